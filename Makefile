@@ -1,0 +1,35 @@
+# Two commands: `make run` (install, ingest the samples, start the app) and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install ingest-samples lint bench clean
+
+run: install ingest-samples
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: install
+	$(BIN)/python -m pytest
+
+# torch goes first and pinned: it is the CPU wheel; left to the resolver pip would fetch
+# a multi-GB CUDA build. llama-cpp-python compiles once (about 10 min on 2 cores), then
+# comes from pip's cache.
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ingest-samples: install
+	$(BIN)/python -m ingest data/samples
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) data/store

@@ -1,0 +1,74 @@
+"""python -m app.ask "QUESTION" [--json] [--batch FILE] [--backend NAME] [--data-dir DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.errors import RagError
+from app.settings import load_settings
+
+
+def _print_answer(answer, as_json: bool) -> None:  # noqa: ANN001 - app.qa.Answer
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        return
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            where = c.source + (f", page {c.page}" if c.page else "")
+            mark = " (given to the model, not cited by it)" if c.inferred else ""
+            print(f"  [{c.n}] {where}{mark}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.ask", description="Answer from the documents."
+    )
+    parser.add_argument("question", nargs="?", help="the question (or use --batch)")
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    parser.add_argument(
+        "--batch", type=Path, help="file with one question per line; one JSON line each"
+    )
+    parser.add_argument(
+        "--backend", choices=["embedded", "local", "openai"], help="override RAG_LLM_BACKEND"
+    )
+    parser.add_argument("--data-dir", type=Path, help="where the stores live (env RAG_DATA_DIR)")
+    args = parser.parse_args(argv)
+    if args.question is None and not args.batch:
+        parser.error("give a QUESTION or --batch FILE")
+
+    try:
+        if args.batch and not args.batch.is_file():
+            raise RagError(f"{args.batch}: no such file")
+        settings = load_settings(data_dir=args.data_dir, llm_backend=args.backend)
+        questions = (
+            [q.strip() for q in args.batch.read_text(encoding="utf-8").splitlines() if q.strip()]
+            if args.batch
+            else [args.question]
+        )
+        if not args.batch and not args.question.strip():
+            print("error: the question is empty; type a question.", file=sys.stderr)
+            return 2
+        from app.services import build_services
+
+        services = build_services(settings)
+        for question in questions:
+            if args.batch or args.json:
+                _print_answer(services.qa.ask(question), as_json=True)
+            else:
+                stream = services.qa.ask_stream(question)
+                for _ in stream:  # wait for the whole answer: the printed text is the cleaned one
+                    pass
+                _print_answer(stream.result(), as_json=False)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

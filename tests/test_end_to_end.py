@@ -1,0 +1,34 @@
+"""The whole path with real parts: packaged embedder, Chroma on disk, the embedded model.
+Each answer costs about 20-40 s on 2 CPU cores, so there are few, and each one matters."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.qa import QAService
+
+
+@pytest.fixture(scope="module")
+def qa(sample_index, embedded_llm):
+    return QAService(sample_index.retriever(), embedded_llm, top_k=5)
+
+
+def test_handbook_fact_with_citation_of_file_and_page(qa):
+    answer = qa.ask("How many vacation days do full-time employees get per year?")
+    assert not answer.refused
+    assert "28" in answer.text
+    assert ("employee_handbook.pdf", 3) in {(c.source, c.page) for c in answer.citations}
+
+
+def test_memo_overrides_the_handbook(qa):
+    answer = qa.ask("How many days per week may employees work from home?")
+    assert not answer.refused
+    assert "3" in answer.text and "2 days" not in answer.text
+    assert "memo_2026-09_remote_work.md" in {c.source for c in answer.citations}
+
+
+def test_unanswerable_gets_i_dont_know_without_citations(qa):
+    answer = qa.ask("Who won the football World Cup in 1998?")
+    assert answer.refused
+    assert "I don't know" in answer.text
+    assert answer.citations == []

@@ -1,0 +1,52 @@
+"""The answer pipeline around the model, with a scripted model at the LLM seam."""
+
+from __future__ import annotations
+
+from app.qa import EMPTY_QUESTION, QAService
+from llm.prompt import I_DONT_KNOW
+from tests.conftest import ScriptedLLM
+
+
+def _qa(index, *replies):
+    llm = ScriptedLLM(*replies)
+    return QAService(index.retriever(), llm, top_k=5), llm
+
+
+def test_empty_question_never_calls_the_model(sample_index):
+    qa, llm = _qa(sample_index)
+    answer = qa.ask("   ")
+    assert answer.text == EMPTY_QUESTION and answer.citations == []
+    assert llm.prompts == []
+
+
+def test_nothing_above_the_floor_refuses_without_the_model(sample_index):
+    qa, llm = _qa(sample_index, "Canberra [1].")
+    answer = qa.ask("What is the capital of Australia?")
+    assert answer.text == I_DONT_KNOW and answer.refused and answer.citations == []
+    assert llm.prompts == []
+
+
+def test_citations_come_from_chunk_metadata(sample_index):
+    qa, llm = _qa(sample_index, "Full-time staff get 28 days [1] and more [12].")
+    answer = qa.ask("How many vacation days do full-time employees get?")
+    assert len(llm.prompts) == 1 and "Question: How many vacation days" in llm.prompts[0]
+    assert not answer.refused
+    assert [c.n for c in answer.citations] == [1]
+    first = answer.hits[0]
+    assert (answer.citations[0].source, answer.citations[0].page) == (first.source, first.page)
+    assert "[12]" not in answer.text
+    assert not answer.citations[0].inferred
+
+
+def test_uncited_answer_lists_given_resources_as_inferred(sample_index):
+    qa, _ = _qa(sample_index, "Full-time staff get 28 days.")
+    answer = qa.ask("How many vacation days do full-time employees get?")
+    assert answer.citations and all(c.inferred for c in answer.citations)
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.hits) + 1))
+
+
+def test_model_refusal_carries_no_citations(sample_index):
+    qa, _ = _qa(sample_index, "I don't know.")
+    answer = qa.ask("What is the parental leave policy?")
+    assert answer.refused and answer.citations == []
+    assert answer.to_json()["citations"] == []

@@ -1,0 +1,62 @@
+"""One contract every retriever passes (bm25, dense, hybrid), on a real Chroma store with real
+embeddings; then the relevance floor and the BM25 self-repair from Chroma."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ingest import ingest_paths
+
+MODES = ["bm25", "dense", "hybrid"]
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "vacation.txt").write_text("Full-time employees get 28 days of annual leave.\n")
+    (folder / "sick.txt").write_text("Call your manager before 09:00 when you are sick.\n")
+    (folder / "laptop.md").write_text("# Equipment\nLaptops are replaced every three years.\n")
+    return folder
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_contract(empty_index, docs, mode):
+    retriever = empty_index.retriever(mode=mode, floor=-1)
+    assert retriever.search("annual leave", 5) == []  # empty index: empty list
+
+    ingest_paths(empty_index, [docs])
+    retriever = empty_index.retriever(mode=mode, floor=-1)
+    hits = retriever.search("how many days of annual leave", 2)
+    assert 0 < len(hits) <= 2
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].source == "vacation.txt"
+    assert all(h.similarity is not None for h in hits)
+    assert retriever.search("   ", 3) == []
+
+    (docs / "vacation.txt").unlink()
+    empty_index.store.delete_source("vacation.txt")
+    empty_index.rebuild_bm25()
+    for k in (1, 3, 10):
+        assert all(h.source != "vacation.txt" for h in retriever.search("annual leave days", k))
+
+
+def test_relevance_floor_drops_unrelated(sample_index):
+    retriever = sample_index.retriever()  # the settings' floor
+    assert retriever.search("What is the capital of Australia?", 5) == []
+    hits = retriever.search("How many vacation days do full-time employees get?", 5)
+    assert hits and (hits[0].source, hits[0].page) == ("employee_handbook.pdf", 3)
+
+
+def test_bm25_rebuilt_from_chroma_when_missing_or_stale(empty_index, docs):
+    ingest_paths(empty_index, [docs])
+    shutil.rmtree(empty_index.settings.bm25_dir)
+    retriever = empty_index.retriever(mode="bm25", floor=-1)  # rebuilds at start
+    assert retriever.search("laptops replaced", 1)[0].source == "laptop.md"
+
+    # another writer changes the store: the running retriever notices and reloads
+    (docs / "extra.txt").write_text("The canteen serves vegetarian lunch on Thursdays.\n")
+    ingest_paths(empty_index, [docs / "extra.txt"])
+    assert retriever.search("vegetarian canteen lunch", 1)[0].source == "extra.txt"

@@ -1,0 +1,44 @@
+"""The chat page through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.settings import REPO_ROOT
+from tests.conftest import MODEL_CACHE
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_MODEL_DIR", str(MODEL_CACHE))
+    return tmp_path
+
+
+def test_empty_index_says_how_to_add_documents(app_env, monkeypatch):
+    monkeypatch.setenv("RAG_DATA_DIR", str(app_env / "empty"))
+    at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert any("No documents are indexed yet" in i.value for i in at.info)
+    assert [m.value for m in at.sidebar.metric] == ["0", "0"]
+
+
+def test_ask_and_see_answer_with_sources(sample_index, monkeypatch):
+    """The real app, real index and the real embedded model behind the chat input."""
+    monkeypatch.setenv("RAG_DATA_DIR", str(sample_index.settings.data_dir))
+    at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=240).run()
+    assert [m.value for m in at.sidebar.metric] == ["4", str(sample_index.store.count())]
+    assert any("Qwen2.5" in c.value for c in at.sidebar.caption)
+
+    at.chat_input[0].set_value("How many vacation days do full-time employees get?").run()
+    assert not at.exception
+    texts = [m.value for m in at.markdown]
+    assert any("28" in t for t in texts)
+    assert any("employee\\_handbook.pdf, page 3" in t for t in texts)
+    assert at.expander and at.expander[0].label.startswith("Sources")
+
+    # history is kept; an off-topic follow-up is refused without sources
+    at.chat_input[0].set_value("What is the capital of Australia?").run()
+    texts = [m.value for m in at.markdown]
+    assert any("28" in t for t in texts) and "I don't know." in texts
+    assert len(at.expander) == 1
