@@ -17,10 +17,12 @@ test: install
 # a multi-GB CUDA build. llama-cpp-python compiles once (about 10 min on 2 cores), then
 # comes from pip's cache.
 $(STAMP): requirements.txt requirements-dev.txt
+	@echo "Installing into $(VENV). The first time takes about 12 minutes (llama-cpp-python compiles);"
+	@echo "later installs come from pip's cache in about a minute."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq torch==2.13.0
+	$(BIN)/python -m pip install -qq -r requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)

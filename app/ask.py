@@ -11,11 +11,11 @@ from app.errors import RagError
 from app.settings import load_settings
 
 
-def _print_answer(answer, as_json: bool) -> None:  # noqa: ANN001 - app.qa.Answer
-    if as_json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
-        return
-    print(answer.text)
+def _print_json(answer) -> None:  # noqa: ANN001 - app.qa.Answer
+    print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+
+
+def _print_sources(answer) -> None:  # noqa: ANN001 - app.qa.Answer
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
@@ -58,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         services = build_services(settings)
         for question in questions:
             if args.batch or args.json:
-                _print_answer(services.qa.ask(question), as_json=True)
+                _print_json(services.qa.ask(question))
             else:
                 stream = services.qa.ask_stream(question)
-                for _ in stream:  # wait for the whole answer: the printed text is the cleaned one
-                    pass
-                _print_answer(stream.result(), as_json=False)
+                for token in stream:  # stream to the terminal as the model writes
+                    print(token, end="", flush=True)
+                answer = stream.result()
+                print()
+                _print_sources(answer)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
