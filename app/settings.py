@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # ingest
     chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
+    max_file_mb: float = Field(
+        50.0, gt=0, description="Files larger than this (in MB) are refused by ingest."
+    )
+    file_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds one file may take to load and extract; a slower file is "
+        "stopped (its reader process is killed) and reported as failed.",
+    )
 
     # retrieval
     embedding_model: str = Field(
@@ -101,8 +110,33 @@ class Settings(BaseSettings):
     llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429 and 5xx.")
     max_new_tokens: int = Field(256, ge=1, le=8192, description="Longest answer, in tokens.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = deterministic.")
+    condense: Literal["auto", "rule", "model"] = Field(
+        "auto",
+        description="How a follow-up question becomes a standalone search query: rule "
+        "(instant), model (asks the LLM), auto = rule for the embedded backend (a rewrite "
+        "costs it 10-30 s on a CPU), model otherwise.",
+    )
     context_tokens: int = Field(4096, ge=512, description="Context window (embedded backend).")
     threads: int | None = Field(None, ge=1, description="CPU threads for the embedded model.")
+
+    # admin page
+    admin_password_hash: SecretStr | None = Field(
+        None,
+        description="Hash of the admin password, made by `python -m app.auth hash` "
+        '(format "scrypt$N$r$p$salt$hash"). Unset, and without st.secrets["admin_password_hash"] '
+        "or single sign-on, nobody can sign in as admin.",
+    )
+    upload_max_mb: int = Field(
+        20, ge=1, le=1024, description="Largest file an admin may upload, in megabytes."
+    )
+    upload_types: list[str] = Field(
+        ["pdf", "txt", "md", "markdown", "docx", "html"],
+        description='File types an admin may upload, as JSON such as ["pdf", "txt"]; '
+        "each must be one that ingest can read.",
+    )
+    upload_dir: Path | None = Field(
+        None, description="Where uploaded files are kept (default: DATA_DIR/uploads)."
+    )
 
     @field_validator("llm_max_memory", mode="before")
     @classmethod
@@ -113,6 +147,24 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f'must be JSON such as {{"0": "18GiB"}}: {exc}') from exc
         return value
+
+    @field_validator("upload_types", mode="before")
+    @classmethod
+    def _parse_upload_types(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "pdf,txt" from a TOML string; the env gives JSON
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value
+        from ingest.loaders import LOADERS  # lazily: ingest imports this module's package
+
+        types = [str(t).strip().lower().lstrip(".") for t in value]
+        unknown = [t for t in types if f".{t}" not in LOADERS]
+        if unknown or not types:
+            raise ValueError(
+                f"unsupported upload type(s) {', '.join(unknown) or '(none given)'}; "
+                f"choose from: {', '.join(t.lstrip('.') for t in LOADERS)}"
+            )
+        return list(dict.fromkeys(types))
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -147,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
 
     @property
     def lock_file(self) -> Path:

@@ -63,7 +63,7 @@ def summarise_device_map(device_map: Mapping[str, Any], num_layers: int | None =
         entry["modules"] += 1
         entry["last"] = module or "(whole model)"
         layers = entry.setdefault("_layers", [])
-        if module == "" and num_layers:
+        if (module == "" or module.endswith("layers")) and num_layers:  # all of them at once
             layers.extend(range(num_layers))
         elif match := _LAYER.search(module):
             layers.append(int(match.group(1)))
@@ -158,7 +158,7 @@ class LocalLLM:
         if self.gguf_file:
             extra["gguf_file"] = self.gguf_file
         if self.max_memory:
-            extra["max_memory"] = self.max_memory
+            extra["max_memory"] = dict(self.max_memory)  # Accelerate rewrites it in place
         if self._offload_dir is not None:  # used only if the caps push layers to "disk"
             extra["offload_folder"] = str(self._offload_dir)
         try:
@@ -186,23 +186,29 @@ class LocalLLM:
         self.load_seconds = time.perf_counter() - started
         for device, entry in self.device_map_summary().items():
             log.info(
-                "%s: %s on %s: %d module(s), %s .. %s, layers %s",
-                self.name,
-                self.model_name,
-                device,
-                entry["modules"],
-                entry["first"],
-                entry["last"],
+                "%s on %s: %d module(s), %s .. %s, layers %s",
+                self.name, device, entry["modules"], entry["first"], entry["last"],
                 entry["layers"],
-            )
+            )  # fmt: skip
+
+    @property
+    def model(self) -> Any:
+        """The loaded transformers model (loads it if needed)."""
+        if self._model is None:
+            self.load()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self.load()
+        return self._tokenizer
 
     def device_map_summary(self) -> dict[str, dict[str, Any]]:
         """Which modules went to which device (loads the model if needed); see
         ``summarise_device_map``. Without a split transformers records no ``hf_device_map``:
         the whole model is on ``model.device``."""
-        if self._model is None:
-            self.load()
-        model = self._model
+        model = self.model
         device_map = getattr(model, "hf_device_map", None) or {"": model.device}
         return summarise_device_map(device_map, getattr(model.config, "num_hidden_layers", None))
 

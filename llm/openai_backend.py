@@ -64,10 +64,10 @@ class OpenAILLM:
         self._max_retry_after = max_retry_after
         self._has_key = bool(api_key)
         headers = {"Accept": "text/event-stream"}
-        if api_key:  # local servers (vLLM, Ollama, llama.cpp) need none
+        if api_key and (parts.hostname or "").endswith(".azure.com"):
+            headers["api-key"] = api_key  # Azure OpenAI's own header; Bearer is for Entra tokens
+        elif api_key:  # local servers (vLLM, Ollama, llama.cpp) need none
             headers["Authorization"] = f"Bearer {api_key}"
-            if parts.hostname and parts.hostname.endswith(".azure.com"):
-                headers["api-key"] = api_key  # Azure OpenAI's own header
         # httpx applies the timeout to connecting and to each read, so a server that stops
         # sending, before the answer or in the middle of it, ends with ReadTimeout.
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout))

@@ -33,7 +33,76 @@ def format_resource(n: int, hit: Hit) -> str:
     return f"[{n}] ({where})\n{hit.text}"
 
 
-def build_prompt(question: str, hits: Sequence[Hit]) -> str:
-    """The founding ICL prompt with resources numbered from 1, in the order given."""
+# Variants for evaluation (python -m app.eval --prompt NAME). Each keeps the founding rules
+# (only the resources, cite by number, the most recent wins, else "I don't know.") and adds
+# one technique from the seed articles; "icl" is what the app uses.
+
+# Few-shot prompting (Brown et al., "Language Models are Few-Shot Learners", 2020): two worked
+# examples, one answered with a citation and a newer memo winning, one refused.
+FEW_SHOT_TEMPLATE = """Answer the question using only the information in the resources below.
+Cite the resources you use by their number in square brackets, like [1].
+If the resources disagree, follow the most recent one.
+If you don't know the answer respond with "I don't know."
+Don't make anything up.
+
+Example 1
+Question: How many days of training budget do I get?
+Resources:
+[1] (policy.pdf, page 4)
+Every employee has 3 training days per year.
+[2] (memo_2025.md)
+From 2025 the training budget rises to 5 days per year.
+Answer: You get 5 training days per year [2].
+
+Example 2
+Question: Is there a company canteen?
+Resources:
+[1] (policy.pdf, page 2)
+The office is open from 7:00 to 20:00.
+Answer: I don't know.
+
+Now the real question.
+
+Question: {question}
+
+Resources:
+{resources}
+
+Answer:"""
+
+# Zero-shot chain of thought (Kojima et al., "Large Language Models are Zero-Shot Reasoners",
+# 2022; the seed's "Let's think this through step by step").
+STEP_BY_STEP_TEMPLATE = """Answer the question using only the information in the resources below.
+Cite the resources you use by their number in square brackets, like [1].
+If the resources disagree, follow the most recent one.
+If you don't know the answer respond with "I don't know."
+Don't make anything up.
+
+Question: {question}
+
+Resources:
+{resources}
+
+Let's think this through step by step: first name the resources that are about the question,
+then check whether a more recent one changes the rule, then give a short answer with citations.
+
+Answer:"""
+
+PROMPTS: dict[str, str] = {
+    "icl": ICL_TEMPLATE,
+    "few_shot": FEW_SHOT_TEMPLATE,
+    "step_by_step": STEP_BY_STEP_TEMPLATE,
+}
+
+
+def build_prompt(question: str, hits: Sequence[Hit], variant: str = "icl") -> str:
+    """The prompt named ``variant`` (default: the founding ICL prompt) with resources
+    numbered from 1, in the order given."""
+    try:
+        template = PROMPTS[variant]
+    except KeyError:
+        raise ValueError(
+            f"unknown prompt {variant!r}; choose one of: {', '.join(PROMPTS)}"
+        ) from None
     resources = "\n\n".join(format_resource(n, h) for n, h in enumerate(hits, start=1))
-    return ICL_TEMPLATE.format(question=question.strip(), resources=resources)
+    return template.format(question=question.strip(), resources=resources)

@@ -50,3 +50,15 @@ def test_model_refusal_carries_no_citations(sample_index):
     answer = qa.ask("What is the parental leave policy?")
     assert answer.refused and answer.citations == []
     assert answer.to_json()["citations"] == []
+
+
+def test_follow_up_question_retrieves_the_earlier_topic(sample_index):
+    qa, llm = _qa(sample_index, "28 days [1].", "Pro rata [1].")
+    first = qa.ask("How many vacation days do full-time employees get?")
+    history = [("How many vacation days do full-time employees get?", first.text)]
+    follow = qa.ask("And for part-time staff?", history)
+    assert (follow.hits[0].source, follow.hits[0].page) == ("employee_handbook.pdf", 3)
+    assert "vacation" in llm.prompts[1] and "part-time" in llm.prompts[1]
+    # the same follow-up without the conversation does not find the vacation page first
+    alone = qa.retriever.search("And for part-time staff?", 5)
+    assert not alone or (alone[0].source, alone[0].page) != ("employee_handbook.pdf", 3)
