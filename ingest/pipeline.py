@@ -1,28 +1,39 @@
 """Load, chunk, embed and store files. The same code serves ``python -m ingest`` and the
 admin page.
 
-Order of writes, so that a crash leaves no half document behind for long: a file's chunks
-and embeddings are computed first; then its old chunks are deleted and the new ones added
-(Chroma is the source of truth); the BM25 index is re-derived from Chroma at the end.
-A re-run of the same command finishes any interrupted work, since unchanged files are
-recognised by their content hash.
+Order of work, so that a crash at any moment leaves every document wholly there or wholly
+absent (see ``retrieval.chroma_store`` for the mechanisms):
+
+1. take the writer lock; if the last writer died mid-write, repair the store first;
+2. per file: skip it when its content hash is already stored (unchanged); else load it in
+   the worker process (with a time limit), chunk and embed it, then write the new version
+   with its chunk count and delete the old version (Chroma is the source of truth);
+3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
+   pointer swap: a failure leaves the previous index serving).
+
+A re-run of the same command finishes interrupted work: complete documents are unchanged,
+half-written ones were removed by the repair and are written again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from app.errors import IngestError, StoreError
+from app.errors import IngestError
 from ingest.chunking import chunk_pages
-from ingest.loaders import load, supported
+from ingest.loaders import loader_for, supported, unsupported_reason
+from ingest.worker import LoaderWorker
 from retrieval import Index
+from retrieval.bm25_index import ids_checksum
+from retrieval.chroma_store import writer_lock
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -38,6 +49,8 @@ class FileResult:
 @dataclass
 class IngestReport:
     results: list[FileResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # problems of the run, not of one file
+    repaired: list[str] = field(default_factory=list)  # half-written documents removed
 
     def count(self, status: Status) -> int:
         return sum(r.status == status for r in self.results)
@@ -45,6 +58,10 @@ class IngestReport:
     @property
     def failed(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.errors
 
     def summary(self) -> str:
         chunks = sum(r.chunks for r in self.results if r.status in ("added", "updated"))
@@ -54,16 +71,28 @@ class IngestReport:
         return f"{', '.join(parts)}; {chunks} chunks written"
 
 
-def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+def discover(
+    paths: Iterable[Path], source_names: dict[Path, str] | None = None
+) -> Iterator[tuple[Path, str]]:
     """Files to ingest as (path, source name). A folder is walked; a file's source is its
-    path relative to the folder given, or its own name when given directly."""
+    path relative to the folder given, or its own name when given directly, or the name
+    ``source_names`` gives it (an upload stored under a server-made name keeps the name
+    its user knows)."""
+    names = {Path(p).resolve(): n for p, n in (source_names or {}).items()}
+    seen: set[str] = set()
     for path in paths:
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if not any(part.startswith(".") for part in file.relative_to(path).parts):
-                    yield file, file.relative_to(path).as_posix()
+            found = (
+                (f, f.relative_to(path).as_posix())
+                for f in sorted(p for p in path.rglob("*") if p.is_file())
+                if not any(part.startswith(".") for part in f.relative_to(path).parts)
+            )
         else:
-            yield path, path.name
+            found = iter([(path, names.get(path.resolve(), path.name))])
+        for file, source in found:
+            if source not in seen:  # one file given twice is ingested once
+                seen.add(source)
+                yield file, source
 
 
 def file_hash(path: Path) -> str:
@@ -74,10 +103,14 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def writer_lock(index: Index, timeout: float = 30.0) -> FileLock:
-    """One writer at a time across processes (CLI, admin page)."""
-    index.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(index.settings.lock_file), timeout=timeout)
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class _StoreFailed(Exception):
+    def __init__(self, source: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.source = source
 
 
 def ingest_paths(
@@ -86,67 +119,128 @@ def ingest_paths(
     *,
     progress: bool = False,
     lock_timeout: float = 30.0,
+    lock: bool = True,
+    added_by: str | None = None,
+    source_names: dict[Path, str] | None = None,
 ) -> IngestReport:
     """Ingest files and folders. Missing paths raise ``IngestError`` before anything is
-    written; a file that fails to load is reported and the others go on."""
+    written; a file that fails is reported with its reason and the others go on. Another
+    writer holding the lock longer than ``lock_timeout`` raises ``StoreError``;
+    ``lock=False`` when the caller already holds ``writer_lock``."""
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise IngestError(f"No such file or folder: {', '.join(missing)}")
-    files = list(discover(paths))
+    held = writer_lock(index.settings, lock_timeout) if lock else contextlib.nullcontext()
+    with held:
+        return _ingest_locked(index, paths, progress, added_by, source_names)
+
+
+def _ingest_locked(
+    index: Index,
+    paths: list[Path],
+    progress: bool,
+    added_by: str | None,
+    source_names: dict[Path, str] | None,
+) -> IngestReport:
+    # the folder is listed once the lock is ours: a writer that waited sees today's files
+    files = list(discover(paths, source_names))
     report = IngestReport()
+    store = index.store
+    if store.needs_recovery():
+        report.repaired = store.recover()
+    worker = LoaderWorker(index.settings.file_timeout_s)
+    bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress)
+    done = 0
     try:
-        with writer_lock(index, lock_timeout):
-            bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress)
-            chunks_done = 0
+        with store.writing():
             for path, source in bar:
-                bar.set_postfix_str(f"{source[-30:]} | {chunks_done} chunks")
-                result = _ingest_file(index, path, source)
+                bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
+                result = _ingest_file(index, worker, path, source, added_by)
                 report.results.append(result)
-                chunks_done += result.chunks if result.status in ("added", "updated") else 0
-            bar.set_postfix_str(f"{chunks_done} chunks")
-            bar.close()
-            if (
-                report.count("added")
-                or report.count("updated")
-                or index.bm25.is_stale()
-                or not index.bm25.pointer()
-            ):
-                index.rebuild_bm25()
-    except Timeout:
-        raise StoreError(
-            f"Another ingest is writing to {index.settings.data_dir} (lock {index.settings.lock_file}); "
-            "wait for it to finish and try again."
-        ) from None
+                done += result.chunks
+    except _StoreFailed as exc:
+        report.results.append(FileResult(exc.source, "failed", reason=f"store error: {exc}"))
+        report.results.extend(
+            FileResult(s, "failed", reason="not attempted: the store could not be written")
+            for _, s in files[len(report.results) :]
+        )
+        report.errors.append(
+            f"Writing to the store failed ({exc}); half-written documents are removed "
+            "at the next start. Fix the cause (disk space?) and run the command again."
+        )
+    finally:
+        worker.close()
+        bar.close()
+    error = sync_bm25(index, changed=done > 0 or bool(report.repaired))
+    if error:
+        report.errors.append(error)
     return report
 
 
-def _ingest_file(index: Index, path: Path, source: str) -> FileResult:
-    if not supported(path):
-        return FileResult(
-            source, "skipped", reason=f"unsupported file type {path.suffix or '(none)'}"
-        )
+def sync_bm25(index: Index, *, changed: bool) -> str | None:
+    """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma.
+    Returns a message for a person when it could not be saved (the old one keeps serving)."""
+    bm25 = index.bm25
+    if not changed:
+        ids = index.store.all_ids()
+        if bm25.load() and len(bm25) == len(ids) and bm25.checksum == ids_checksum(ids):
+            return None
     try:
+        index.rebuild_bm25()
+    except OSError as exc:
+        return (
+            f"The keyword (BM25) index could not be saved ({exc.strerror or exc}); the "
+            "previous one keeps serving. Free some space, then run the command again or "
+            "`python -m ingest --rebuild`."
+        )
+    return None
+
+
+def _ingest_file(
+    index: Index, worker: LoaderWorker, path: Path, source: str, added_by: str | None
+) -> FileResult:
+    if not supported(path):
+        return FileResult(source, "skipped", reason=unsupported_reason(path))
+    settings = index.settings
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return FileResult(source, "failed", reason="the file is empty")
+        if size > settings.max_file_mb * 1e6:
+            return FileResult(
+                source,
+                "failed",
+                reason=f"the file is {size / 1e6:.1f} MB, above the {settings.max_file_mb:g} MB "
+                "limit (setting max_file_mb)",
+            )
         doc_id = file_hash(path)
         known = index.store.doc_ids_of(source)
         if known == {doc_id}:
             return FileResult(source, "unchanged")
-        pages = load(path)
+        pages = worker.load(loader_for(path), path)
         chunks = chunk_pages(
             pages,
             source=source,
             doc_id=doc_id,
-            size=index.settings.chunk_size,
-            overlap=index.settings.chunk_overlap,
+            size=settings.chunk_size,
+            overlap=settings.chunk_overlap,
         )
         if not chunks:
-            raise IngestError(f"{source}: no text found")
+            raise IngestError(f"{path.name}: no text found")
         embeddings = index.embedder.embed([c.text for c in chunks])
     except IngestError as exc:
         return FileResult(source, "failed", reason=str(exc).removeprefix(f"{path.name}: "))
     except OSError as exc:
         return FileResult(source, "failed", reason=f"cannot read the file ({exc.strerror or exc})")
-    if known:
-        index.store.delete_source(source)
-    index.store.add(chunks, embeddings)
+    try:
+        index.store.put_document(
+            chunks,
+            embeddings,
+            added_at=now_iso(),
+            added_by=added_by,
+            pages=len(pages) if pages[0].number is not None else None,
+        )
+    except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
+        raise _StoreFailed(source, exc) from exc
     return FileResult(source, "updated" if known else "added", chunks=len(chunks))

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -84,40 +85,70 @@ class BM25Index:
 
     # ---- building and saving -------------------------------------------------------------
     def build(self, docs: Sequence[tuple[str, str, str, int | None]]) -> None:
-        """Index ``(id, text, source, page)`` tuples, replacing what was indexed before."""
-        self._docs = [_Doc(*d) for d in docs]
-        self._checksum = ids_checksum(d.id for d in self._docs)
-        if not self._docs:
-            self._bm25 = None
-            return
-        corpus = [tokenize(d.text) or ["\x00empty"] for d in self._docs]
-        model = bm25s.BM25(method=METHOD, k1=K1, b=B)
-        model.index(corpus, show_progress=False)
-        self._bm25 = model
+        """Index ``(id, text, source, page)`` tuples, replacing what was indexed before.
+
+        The new index is built aside and swapped in at the end, which keeps the window in
+        which a search in another thread could mix old and new to one statement."""
+        new_docs = [_Doc(*d) for d in docs]
+        model = None
+        if new_docs:
+            corpus = [tokenize(d.text) or ["\x00empty"] for d in new_docs]
+            model = bm25s.BM25(method=METHOD, k1=K1, b=B)
+            model.index(corpus, show_progress=False)
+        self._docs, self._bm25, self._checksum = (
+            new_docs,
+            model,
+            ids_checksum(d.id for d in new_docs),
+        )
 
     def save(self) -> None:
-        """Write a new version folder, then swap the pointer to it (atomic on POSIX)."""
+        """Write a new version folder, then swap the pointer to it (atomic on POSIX).
+
+        If writing fails (a full disk), the new folder is removed and the pointer still
+        names the previous version, which keeps serving."""
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"v{FORMAT_VERSION}-{uuid.uuid4().hex[:12]}"
         target = self.directory / name
         target.mkdir()
-        if self._bm25 is not None:
-            self._bm25.save(str(target / "bm25s"), allow_pickle=False)
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "method": METHOD,
-            "count": len(self._docs),
-            "checksum": self._checksum,
-            "docs": [[d.id, d.text, d.source, d.page] for d in self._docs],
-        }
-        _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
-        _write_atomic(self.directory / POINTER, name)
+        try:
+            if self._bm25 is not None:
+                self._bm25.save(str(target / "bm25s"), allow_pickle=False)
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "method": METHOD,
+                "count": len(self._docs),
+                "checksum": self._checksum,
+                "docs": [[d.id, d.text, d.source, d.page] for d in self._docs],
+            }
+            _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
+            _write_atomic(self.directory / POINTER, name)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         self._loaded_pointer = name
-        # the old versions are no longer pointed at; a reader that still has one open
-        # keeps its in-memory copy
+        self._remove_old_versions(keep=name)
+
+    def _remove_old_versions(self, keep: str) -> None:
+        """Delete superseded versions (a reader that still has one open keeps its in-memory
+        copy). A folder without a manifest may be another process's save in progress: it is
+        left alone unless it is an hour old (a crashed save)."""
+        now = time.time()
         for old in self.directory.iterdir():
-            if old.is_dir() and old.name != name:
+            if not old.is_dir() or old.name == keep:
+                continue
+            try:
+                finished = (old / MANIFEST).exists()
+                abandoned = now - old.stat().st_mtime > 3600
+            except OSError:
+                continue
+            if finished or abandoned:
                 shutil.rmtree(old, ignore_errors=True)
+        for tmp in self.directory.glob(".*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > 3600:
+                    tmp.unlink()
+            except OSError:
+                pass
 
     # ---- loading -------------------------------------------------------------------------
     def pointer(self) -> str | None:
@@ -192,8 +223,12 @@ class BM25Index:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

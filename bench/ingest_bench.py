@@ -1,0 +1,239 @@
+"""Ingest throughput: how much the pipeline costs on top of the embedding model.
+
+    python -m bench.ingest_bench [--pages 1000] [--per-file 50] [--chars 1500] [--no-write]
+
+Generates a corpus of multi-page PDFs with fpdf2 in a temporary folder (sentences from a
+made-up handbook vocabulary, about --chars characters a page), ingests it into a fresh data
+dir with ``ingest_paths`` as the CLI does (loader worker process, chunking, embedding,
+Chroma, BM25), and embeds the very same chunk texts with the bare embedder (half before
+the pipeline runs, half after, so that a change in the load of shared cores weighs on both
+sides alike). The overhead is the pipeline's wall time over the bare embedding's. A
+breakdown shows where the time goes (embedding inside the pipeline, Chroma writes, the BM25
+rebuild, and everything else: PDF extraction in the worker, chunking, hashing, IPC).
+
+Peak memory is ``getrusage`` max RSS of this process (model included) and the largest
+RSS sampled from the loader worker. Writes its section of BENCHMARKS.md unless --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.settings import load_settings
+from bench.common import machine, write_section
+
+TOPICS = (
+    "annual leave", "sick leave", "remote work", "travel expenses", "overtime", "parental leave",
+    "security training", "laptop replacement", "expense claims", "office access", "pensions",
+    "onboarding", "probation", "notice periods", "bonus payments", "health insurance",
+)  # fmt: skip
+VERBS = ("must be approved by", "is reported to", "is reviewed each quarter by", "is handled by")
+ROLES = ("your manager", "the People team", "the finance desk", "the works council", "IT support")
+
+
+def sentence(rng: random.Random) -> str:
+    topic, verb, role = rng.choice(TOPICS), rng.choice(VERBS), rng.choice(ROLES)
+    n = rng.randint(2, 60)
+    return (
+        f"Any request about {topic} {verb} {role} within {n} working days, "
+        f"and section {rng.randint(1, 40)}.{rng.randint(1, 9)} applies."
+    )
+
+
+def make_corpus(folder: Path, pages: int, per_file: int, chars: int, seed: int = 1) -> int:
+    from fpdf import FPDF
+
+    rng = random.Random(seed)
+    files = 0
+    for start in range(0, pages, per_file):
+        pdf = FPDF()
+        pdf.set_font("Helvetica", size=10)
+        for p in range(start, min(pages, start + per_file)):
+            pdf.add_page()
+            pdf.multi_cell(
+                0,
+                5,
+                f"Employee handbook, part {files + 1}, page {p - start + 1}",
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
+            text = ""
+            while len(text) < chars:
+                paragraph = " ".join(sentence(rng) for _ in range(rng.randint(2, 4)))
+                text += paragraph + "\n\n"
+            pdf.multi_cell(0, 5, text.strip(), new_x="LMARGIN", new_y="NEXT")
+        pdf.output(str(folder / f"handbook_part_{files + 1:03d}.pdf"))
+        files += 1
+    return files
+
+
+def expected_chunks(corpus: Path, settings: Any) -> list[Any]:
+    """The chunks ingest will make of the corpus (same loader, same splitter)."""
+    from ingest.chunking import chunk_pages
+    from ingest.loaders import load
+
+    out = []
+    for path in sorted(corpus.iterdir()):
+        out += chunk_pages(
+            load(path),
+            source=path.name,
+            doc_id="",
+            size=settings.chunk_size,
+            overlap=settings.chunk_overlap,
+        )
+    return out
+
+
+def timed(fn: Callable[..., Any], *args: Any) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - started
+
+
+class Timed:
+    """Wraps a callable and adds up the seconds spent in it."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn, self.seconds, self.calls = fn, 0.0, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+
+class ChildMemory:
+    """The largest RSS any child process (the loader worker) reaches, sampled every 50 ms.
+    (getrusage's figure for children would count the parent's pages shared at fork.)"""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.peak = 0
+        self._me = psutil.Process()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        import psutil
+
+        while not self._done.wait(0.05):
+            for child in self._me.children(recursive=True):
+                try:
+                    self.peak = max(self.peak, child.memory_info().rss)
+                except psutil.Error:
+                    pass
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+class TimedEmbedder:
+    def __init__(self, embedder: Any) -> None:
+        self.name = embedder.name
+        self.embed = Timed(embedder.embed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest_bench", description=__doc__)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--per-file", type=int, default=50, help="pages per PDF")
+    parser.add_argument("--chars", type=int, default=1500, help="characters of text a page")
+    parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
+    args = parser.parse_args(argv)
+
+    from ingest import ingest_paths, list_documents
+    from retrieval import open_index
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        started = time.perf_counter()
+        files = make_corpus(corpus, args.pages, args.per_file, args.chars)
+        print(f"corpus: {args.pages} pages in {files} PDFs ({time.perf_counter() - started:.1f} s)")
+
+        real = SentenceTransformerEmbedder()
+        real.embed(["warm-up: the first call allocates"] * 8)
+        settings = load_settings(data_dir=Path(tmp) / "store")
+        # the chunks the pipeline will make, for the bare embedder: half of them are embedded
+        # before the pipeline runs and half after, so a change in the load of shared cores
+        # weighs on both sides alike
+        texts = [c.text for c in expected_chunks(corpus, settings)]
+        chunks = len(texts)
+        first, second = texts[0::2], texts[1::2]
+        raw_s = timed(real.embed, first)
+
+        embedder = TimedEmbedder(real)
+        index = open_index(settings, embedder=embedder)
+        put = index.store.put_document = Timed(index.store.put_document)
+        bm25 = index.rebuild_bm25 = Timed(index.rebuild_bm25)
+        watcher = ChildMemory()
+        started = time.perf_counter()
+        report = ingest_paths(index, [corpus])
+        pipeline_s = time.perf_counter() - started
+        watcher.stop()
+        assert report.ok and report.count("added") == files, report.summary()
+        assert index.store.count() == chunks, (index.store.count(), chunks)
+        pages = sum(d.pages for d in list_documents(index))
+
+        raw_s += timed(real.embed, second)
+
+    peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    peak_worker = watcher.peak / 2**20
+    embed_s = embedder.embed.seconds
+    other_s = pipeline_s - embed_s - put.seconds - bm25.seconds
+    overhead = pipeline_s / raw_s - 1
+    added = (pipeline_s - embed_s) / embed_s
+    rows = [
+        ("pages", f"{pages}", f"{files} PDFs, ~{args.chars} characters a page"),
+        ("chunks", f"{chunks}", f"chunk_size {settings.chunk_size}, overlap {settings.chunk_overlap}"),
+        ("pipeline wall time", f"{pipeline_s:.1f} s", "ingest_paths, fresh store"),
+        ("pages/s", f"{pages / pipeline_s:.1f}", ""),
+        ("chunks/s", f"{chunks / pipeline_s:.1f}", ""),
+        ("bare embedder", f"{raw_s:.1f} s", f"{chunks / raw_s:.1f} chunks/s, same texts, 2 calls"),
+        ("pipeline / bare embedder", f"{pipeline_s / raw_s:.3f}", f"overhead {overhead:+.1%} (target < +20%)"),
+        ("non-embedding work / embedding", f"{added:.3f}", "within the pipeline run: immune to load drift"),
+        ("  embedding in the pipeline", f"{embed_s:.1f} s", f"{embedder.embed.calls} calls, one per file"),
+        ("  Chroma writes", f"{put.seconds:.1f} s", f"{put.calls} documents"),
+        ("  BM25 rebuild + save", f"{bm25.seconds:.1f} s", ""),
+        ("  the rest", f"{other_s:.1f} s", "PDF extraction (worker), chunking, hashing, IPC"),
+        ("peak RSS, this process", f"{peak_self:.0f} MiB", "model, Chroma, BM25"),
+        ("peak RSS, loader worker", f"{peak_worker:.0f} MiB", "pypdf in the child process"),
+    ]  # fmt: skip
+    table = "| measure | value | note |\n|---|---:|---|\n" + "\n".join(
+        f"| {a} | {b} | {c} |" for a, b, c in rows
+    )
+    print(table)
+    if not args.no_write:
+        try:
+            load = open("/proc/loadavg").read().split()[:3]
+        except OSError:
+            load = ["?"]
+        body = (
+            "## Ingest throughput (`python -m bench.ingest_bench`)\n\n"
+            f"Machine: {machine()}; load average at the end {' '.join(load)} "
+            "(the cores are shared, so absolute rates vary between runs; the ratio is the "
+            "figure to watch).\n\n"
+            f"{table}\n"
+        )
+        write_section("ingest_bench", body)
+        print("wrote its section of BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

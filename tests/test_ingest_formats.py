@@ -1,0 +1,120 @@
+"""DOCX and HTML are read as text (markup gone, <title> first), stored under the right
+source, and searchable; the admin page's hooks (added_by, source_names) are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest import ingest_paths, list_documents, rebuild, remove_sources, resolve_sources
+from ingest.loaders import html_to_text, load_docx, load_html
+
+HTML = """<!DOCTYPE html>
+<html><head><meta charset="windows-1252"><title>Travel policy 2026</title>
+<style>body { color: red; } .secret { display: none }</style>
+<script>var tracking = "do not index this script";</script></head>
+<body><nav><a href="/">Home</a> | <a href="/hr">HR</a></nav>
+<h1>Business travel</h1>
+<p>Train tickets are booked through the <b>travel desk</b>; first class is allowed
+for journeys longer than four hours.</p>
+<table><tr><th>Meal</th><th>Daily allowance</th></tr><tr><td>Lunch</td><td>14 EUR</td></tr></table>
+<p>Caf\xe9 receipts are not reimbursed.</p>
+</body></html>
+""".encode("cp1252")
+
+
+def make_docx(path: Path) -> Path:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Equipment policy", level=1)
+    document.add_paragraph("Every developer receives a second monitor on request.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Device", "Replacement cycle"
+    table.cell(1, 0).text, table.cell(1, 1).text = "Ergonomic chair", "every seven years"
+    document.add_paragraph("Broken keyboards are swapped at the IT counter on floor 2.")
+    document.save(str(path))
+    return path
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make_docx(folder / "equipment.docx")
+    (folder / "travel.html").write_bytes(HTML)
+    return folder
+
+
+def test_html_text_without_markup_title_first(docs):
+    (page,) = load_html(docs / "travel.html")
+    lines = page.text.splitlines()
+    assert lines[0] == "Travel policy 2026"
+    assert page.number is None
+    assert "<" not in page.text and "tracking" not in page.text and "color" not in page.text
+    assert "Café receipts" in page.text  # the <meta charset> was honoured
+    assert "Lunch | 14 EUR" in page.text
+    assert "Train tickets are booked through the travel desk; first class" in " ".join(lines)
+    assert html_to_text("<p>a</p><p>b</p>") == "a\n\nb"
+
+
+def test_docx_paragraphs_and_tables_in_order(docs):
+    (page,) = load_docx(docs / "equipment.docx")
+    text = page.text
+    assert text.index("Equipment policy") < text.index("second monitor") < text.index("keyboards")
+    assert "Ergonomic chair | every seven years" in text
+
+
+def test_docx_and_html_searchable_with_their_source(empty_index, docs):
+    report = ingest_paths(empty_index, [docs], added_by="alice")
+    assert report.ok and report.count("added") == 2
+    retriever = empty_index.retriever(floor=-1)
+    assert retriever.search("how often is an ergonomic chair replaced", 1)[0].source == (
+        "equipment.docx"
+    )
+    assert retriever.search("daily lunch allowance when travelling", 1)[0].source == "travel.html"
+    rows = {d.name: d for d in list_documents(empty_index)}
+    assert set(rows) == {"equipment.docx", "travel.html"}
+    assert rows["travel.html"].added_by == "alice" and rows["travel.html"].pages == 0
+    assert rows["travel.html"].added_at.startswith("20")
+
+
+def test_upload_keeps_the_users_name_and_round_trips(empty_index, tmp_path, docs):
+    """The admin page stores an upload under a server-made name; the source is the
+    user's own name, and removing by that name removes it from both indexes."""
+    stored = tmp_path / "uploads" / "3f9a1c.html"
+    stored.parent.mkdir()
+    stored.write_bytes(HTML)
+    report = ingest_paths(empty_index, [stored], source_names={stored: "Travel Policy.html"})
+    assert [r.source for r in report.results] == ["Travel Policy.html"]
+    assert [d.source for d in list_documents(empty_index)] == ["Travel Policy.html"]
+
+    # the same bytes under the same name: unchanged; edited bytes: updated in place
+    again = ingest_paths(empty_index, [stored], source_names={stored: "Travel Policy.html"})
+    assert again.results[0].status == "unchanged"
+    stored.write_bytes(HTML.replace(b"14 EUR", b"16 EUR"))
+    again = ingest_paths(empty_index, [stored], source_names={stored: "Travel Policy.html"})
+    assert again.results[0].status == "updated"
+    texts = " ".join(t for _, t, s, _ in empty_index.store.iter_chunks())
+    assert "16 EUR" in texts and "14 EUR" not in texts
+    assert empty_index.store.verify() == []
+
+    ingest_paths(empty_index, [docs])
+    assert resolve_sources(empty_index, [str(docs / "travel.html"), "nope.pdf"]) == {
+        str(docs / "travel.html"): "travel.html",
+        "nope.pdf": None,
+    }
+    assert remove_sources(empty_index, ["Travel Policy.html", "nope.pdf"]) == ["Travel Policy.html"]
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = empty_index.retriever(mode=mode, floor=-1).search("lunch allowance 16 EUR", 10)
+        assert all(h.source != "Travel Policy.html" for h in hits), mode
+    assert {d.source for d in list_documents(empty_index)} == {"equipment.docx", "travel.html"}
+
+    # rebuild re-embeds from the stored texts and keeps every chunk, id and metadata
+    before = {d.source: (d.doc_id, d.chunks, d.added_at) for d in list_documents(empty_index)}
+    assert rebuild(empty_index) == empty_index.store.count()
+    after = {d.source: (d.doc_id, d.chunks, d.added_at) for d in list_documents(empty_index)}
+    assert after == before
+    hits = empty_index.retriever(floor=-1).search("ergonomic chair replacement", 1)
+    assert hits[0].source == "equipment.docx"
