@@ -11,7 +11,7 @@ import streamlit as st
 from app.errors import RagError
 from app.services import Services, build_services
 from app.settings import Settings, load_settings
-from app.ui import chat
+from app.ui import shell
 
 
 def _settings() -> Settings:
@@ -33,28 +33,10 @@ def main() -> None:
     except RagError as exc:
         st.error(str(exc))
         st.stop()
-    status = services.status()
-    with st.sidebar:
-        st.header("Handbook RAG")
-        st.metric("Documents", status["documents"])
-        st.metric("Chunks", status["chunks"])
-        st.caption(f"Model: {status['model']}")
-        st.caption(f"Data: {status['data_dir']}")
-        if st.button("New conversation"):
-            st.session_state["history"] = []
-            st.rerun()
-    page = st.navigation(
-        [
-            st.Page(
-                lambda: chat.render(services),
-                title="Chat",
-                icon="💬",
-                url_path="chat",
-                default=True,
-            )
-        ]
-    )
-    page.run()
+    shell.run(services)
 
 
-main()
+# Guarded: ingest reads files in a "spawn" child process, which re-runs the parent's main
+# script (this file, under Streamlit) as "__mp_main__"; it must not start the app there.
+if __name__ == "__main__":
+    main()
