@@ -1,0 +1,218 @@
+"""The evaluation harness: metrics on hand-checked cases, the pipeline on a tiny QA file with a
+scripted model, and the command end to end on the sample documents (retrieval only)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import metrics
+from app.errors import RagError
+from app.eval import (
+    QAItem,
+    evaluate_answers,
+    evaluate_retrieval,
+    load_qa,
+    spread,
+    summarize_answers,
+    summarize_retrieval,
+)
+from app.qa import QAService
+from app.settings import REPO_ROOT
+from tests.conftest import ScriptedLLM
+
+TINY = Path(__file__).parent / "fixtures" / "tiny_qa.jsonl"
+DEV = REPO_ROOT / "data" / "eval" / "dev.jsonl"
+
+
+# ---- pure metrics -------------------------------------------------------------------------
+def test_normalisation_handles_case_punctuation_numbers_and_citations():
+    assert metrics.normalize_tokens("Three Weeks [1].") == ["3", "weeks"]
+    assert metrics.normalize_tokens("twenty-eight days") == ["28", "days"]
+    assert metrics.normalize_tokens("From the fourth day [1, 2]") == ["from", "4th", "day"]
+    assert metrics.normalize_tokens("EUR 0.30 per km") == ["eur", "0", "30", "per", "km"]
+
+
+def test_accuracy_needs_the_whole_accepted_answer_as_words():
+    assert metrics.answer_correct("You may carry over five days [2].", ["5 days"])
+    assert metrics.answer_correct("Core hours start at 10:00.", ["10:00"])
+    assert not metrics.answer_correct("You get 280 days.", ["28"])  # not a substring match
+    assert not metrics.answer_correct("It is EUR 400.", ["EUR 600", "600"])
+    assert not metrics.answer_correct("anything", [])
+
+
+def test_token_f1_is_squad_f1():
+    # pred {budget, is, eur, 400} vs {eur, 600}: 1 common -> P 1/4, R 1/2, F1 1/3
+    assert metrics.token_f1("The budget is EUR 400.", "EUR 600") == pytest.approx(1 / 3)
+    assert metrics.token_f1("28 days", "28 days") == 1.0
+    assert metrics.token_f1("no overlap", "28 days") == 0.0
+    assert metrics.best_f1("28 days [1]", ["28", "28 days"]) == 1.0
+
+
+def test_token_presence_and_judgement_parsing():
+    assert metrics.token_presence("Records stay under lock and key.", ["lock", "key", "RTI"]) == (
+        pytest.approx(2 / 3)
+    )
+    assert metrics.token_presence("the section in charge", ["In-charge"]) == 1.0
+    assert metrics.parse_judgement("YES.") is True
+    assert metrics.parse_judgement("No, it says 400.") is False
+    assert metrics.parse_judgement("Maybe") is None
+
+
+def test_rank_metrics():
+    found = [("a.pdf", 2), ("docs/b.pdf", 4), ("b.pdf", 5)]
+    assert metrics.first_rank(found, "b.pdf") == 2  # below an ingested folder
+    assert metrics.first_rank(found, "b.pdf", 5) == 3
+    assert metrics.first_rank(found, "c.pdf") is None
+    assert (metrics.hit_at(3, 1), metrics.hit_at(3, 3), metrics.hit_at(None, 5)) == (0, 1, 0)
+    assert metrics.reciprocal_rank(4) == 0.25 and metrics.reciprocal_rank(None) == 0
+    # one relevant doc at rank 2: DCG = 1/log2(3); ideal = 1
+    assert metrics.ndcg_at_k(["x", "d"], {"d": 1}) == pytest.approx(1 / 1.5849625007)
+    assert metrics.ndcg_at_k(["x"] * 10 + ["d"], {"d": 1}) == 0.0
+    assert metrics.recall_at_k(["d", "x"], {"d": 1, "e": 1}, 100) == 0.5
+    assert metrics.percentile([1, 2, 3, 4], 50) == 2.5
+    assert metrics.percentile([0, 10], 95) == pytest.approx(9.5)
+
+
+def test_qa_file_loading_and_limit(tmp_path):
+    items = load_qa(TINY)
+    assert [i.answerable for i in items] == [True] * 4 + [False] * 2
+    assert [i.id for i in spread(items, 3)] == ["t1", "t3", "t5"]  # mixes the kinds
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "question": "q", "answers": [], "source": null}\n{"id": 1}\n')
+    with pytest.raises(RagError, match="line 2"):
+        load_qa(bad)
+
+
+def test_dev_set_meets_its_brief():
+    items = load_qa(DEV)
+    assert len(items) >= 40 and sum(not i.answerable for i in items) >= 10
+    memo = [i for i in items if i.source and i.source.startswith("memo_")]
+    assert len(memo) >= 5
+    assert len({i.id for i in items}) == len(items)
+
+
+# ---- the pipeline on the tiny file --------------------------------------------------------
+def test_retrieval_metrics_on_the_tiny_file(sample_index):
+    items = load_qa(TINY)
+    results = evaluate_retrieval(sample_index, items, "hybrid")
+    # hand-checked: t2 (memo second, after the handbook's older page 6) and t4 (page 9 first)
+    assert [r.rank for r in results] == [1, 2, 1, 2, None, None]
+    summary = summarize_retrieval(items, results)
+    assert summary["hit@1"] == 0.5 and summary["hit@3"] == 1.0 and summary["hit@5"] == 1.0
+    assert summary["mrr@10"] == pytest.approx(0.75)
+    # off-topic t5 is below the floor; on-topic t6 (parental leave) clears it
+    assert [r.floor_refused for r in results] == [False] * 4 + [True, False]
+    assert summary["floor_refused_answerable"] == 0.0
+    assert summary["floor_refused_unanswerable"] == 0.5
+
+
+def test_answer_metrics_on_the_tiny_file(sample_index):
+    items = load_qa(TINY)
+    llm = ScriptedLLM(
+        "Full-time employees get 28 days of leave [1].",  # t1 right, cites handbook p.3
+        "The home-office budget is EUR 400 [1].",  # t2 wrong: the memo raised it to 600
+        "You can carry over five days [1].",  # t3 right by number words
+        "I don't know.",  # t4 wrongly refused
+        # t5 is refused by the relevance floor: the model is never asked
+        "You get 12 weeks of parental leave [1].",  # t6 should have been "I don't know."
+    )
+    qa = QAService(sample_index.retriever("hybrid"), llm, top_k=5)
+    results = evaluate_answers(qa, items)
+    assert len(llm.prompts) == 5 and not llm.replies
+    assert [r.correct for r in results] == [True, False, True, False, None, None]
+    assert [r.refused for r in results] == [False, False, False, True, True, False]
+    assert [r.citation_hit for r in results] == [True, False, True, None, None, None]
+    assert [r.model_citation_hit for r in results] == [True, False, True, None, None, None]
+    summary = summarize_answers(items, results)
+    assert summary["accuracy"] == 0.5
+    assert summary["refused_answerable"] == 0.25
+    assert summary["refused_unanswerable"] == 0.5
+    assert summary["citation_hit"] == pytest.approx(2 / 3)
+    assert summary["cited_by_model"] == 1.0
+    # F1 by hand: t1 8 tokens, 2 shared with "28 days": P 1/4, R 1 -> 0.4; t2 6 tokens, 1
+    # shared with "EUR 600": P 1/6, R 1/2 -> 0.25; t3 6 tokens vs "5 days" -> 0.5; t4 refused 0
+    assert summary["token_f1"] == pytest.approx((0.4 + 0.25 + 0.5 + 0) / 4)
+    assert summary["judge_accuracy"] is None  # not asked
+    assert summary["total_p50_s"] >= summary["retrieval_p50_s"] > 0
+    assert summary["first_token_p50_s"] > 0
+
+
+def test_uncited_answer_hits_only_through_inferred_citations(sample_index):
+    items = load_qa(TINY)[:1]
+    qa = QAService(sample_index.retriever("hybrid"), ScriptedLLM("Full-time staff get 28 days."))
+    [result] = evaluate_answers(qa, items)
+    assert result.correct and not result.cited_by_model
+    assert result.citation_hit is True  # the resources it was given, listed as inferred
+    assert result.model_citation_hit is False
+    assert all(c.endswith("*") for c in result.citations)
+
+
+def test_judge_and_prompt_variant(sample_index):
+    items = load_qa(TINY)[:2]
+    answers = ScriptedLLM("Full-time employees get 28 days [1].", "It is EUR 400 [1].")
+    judge = ScriptedLLM("YES", "NO, the memo says 600.")
+    qa = QAService(sample_index.retriever("hybrid"), answers, top_k=5, prompt="few_shot")
+    results = evaluate_answers(qa, items, judge=judge)
+    assert [r.judge for r in results] == [True, False]
+    assert "Example 1" in answers.prompts[0]
+    assert "Correct answer: 28 days / 28" in judge.prompts[0]
+    assert "Answer to grade: Full-time employees get 28 days [1]." in judge.prompts[0]
+    assert summarize_answers(items, results)["judge_accuracy"] == 0.5
+
+
+def test_reference_answers_grade_f1_and_tokens_but_not_accuracy(sample_index):
+    item = QAItem(
+        "r1",
+        "How many days of annual leave does a full-time employee get per year?",
+        ("Full-time employees are entitled to 28 days of paid annual leave per year.",),
+        "employee_handbook.pdf",
+        None,
+        tokens=("28", "paid", "annual"),
+        match="reference",
+    )
+    qa = QAService(sample_index.retriever(), ScriptedLLM("They get 28 days of leave [1]."))
+    [result] = evaluate_answers(qa, [item])
+    assert result.correct is None
+    assert result.token_presence == pytest.approx(1 / 3)
+    assert 0 < result.f1 < 1
+    assert result.citation_hit is True
+
+
+# ---- the command --------------------------------------------------------------------------
+def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env.pop("RAG_DATA_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.eval", str(DEV), "--retrieval-only", "--compare-modes"]
+        + ["--data-dir", str(tmp_path / "store"), "--out", str(out), "--quiet"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hit@5" in proc.stdout and "Ingested into" in proc.stderr  # the empty dir was filled
+    stem = "dev-compare-retrieval"
+    assert (out / f"{stem}.md").read_text().startswith("# Evaluation: dev")
+    with open(out / f"{stem}.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 73
+    summary = json.loads((out / f"{stem}.json").read_text())
+    assert summary["answerable"] == 59 and summary["answers"] is None
+    for mode in ("bm25", "dense", "hybrid"):
+        r = summary["retrieval"][mode]
+        assert r["hit@5"] >= 0.8, (mode, r)
+        assert r["hit@1"] <= r["hit@3"] <= r["hit@5"] <= 1.0
+        assert r["hit@1"] <= r["mrr@10"] <= 1.0
+        assert r["floor_refused_answerable"] <= 0.05, (mode, r)
+        assert r["floor_refused_unanswerable"] > 0
+        assert 0 < r["retrieval_p50_s"] <= r["retrieval_p95_s"]
