@@ -10,7 +10,9 @@ STAMP  := $(VENV)/.installed
 run: install ingest-samples
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
+# the browser test drives Debian's chromium; tests/browser_setup.sh installs it once
 test: install
+	bash tests/browser_setup.sh $(BIN)/python
 	$(BIN)/python -m pytest
 
 # torch goes first and pinned: it is the CPU wheel; left to the resolver pip would fetch

@@ -36,7 +36,6 @@ def main() -> None:
     shell.run(services)
 
 
-# Guarded: ingest reads files in a "spawn" child process, which re-runs the parent's main
-# script (this file, under Streamlit) as "__mp_main__"; it must not start the app there.
+# Guarded, so that importing this file (a test, a tool) does not start the app.
 if __name__ == "__main__":
     main()

@@ -32,6 +32,10 @@ REFERRING_WORDS = frozenset(
     "it its it's that this these those they them their theirs he she him her his hers same "
     "above former latter".split()
 )
+# Of those, the possessives, which usually point at a person or group named earlier in the
+# same sentence ("Where do employees park their bikes?"): they refer back only when no topic
+# word comes before them ("What is their notice period?").
+IN_SENTENCE_REFERENTS = frozenset("their his her its".split())
 # Function words and question words: what remains after removing them is a question's topic.
 STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with from into onto about over under
@@ -83,7 +87,9 @@ def needs_context(question: str) -> bool:
     - opens like a continuation ("and ...", "what about ...", "how about ..."), or
     - is shorter than ``MIN_WORDS`` words ("Part-time staff?"), or
     - uses a referring word (it, that, they, this, ...) and has fewer than
-      ``MIN_OWN_TOPIC_WORDS`` topic words of its own ("Is it paid?", "Can I carry it over?").
+      ``MIN_OWN_TOPIC_WORDS`` topic words of its own ("Is it paid?", "Can I carry it over?");
+      a possessive after a topic word points inside the question ("Where do employees park
+      their bikes?" stands alone).
 
     A heuristic: "Is it allowed to bring dogs to the office?" has enough topic words to stand
     alone; "Dress code?" is flagged, and only costs a little precision when it is.
@@ -96,8 +102,18 @@ def needs_context(question: str) -> bool:
         return True
     if len(tokens) < MIN_WORDS:
         return True
-    refers_back = any(token in REFERRING_WORDS for token in tokens)
-    return refers_back and len(topic_words(question)) < MIN_OWN_TOPIC_WORDS
+    return _refers_back(tokens) and len(topic_words(question)) < MIN_OWN_TOPIC_WORDS
+
+
+def _refers_back(tokens: list[str]) -> bool:
+    """A referring word that points outside the question: "it", "them", "that", ...
+    anywhere, or "their", "his", ... before the question has named anything."""
+    named = False
+    for token in tokens:
+        if token in REFERRING_WORDS and not (named and token in IN_SENTENCE_REFERENTS):
+            return True
+        named = named or (token not in STOPWORDS and len(token) > 2)
+    return False
 
 
 def rule_condense(question: str, history: Sequence[tuple[str, str]]) -> str:

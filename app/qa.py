@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from app import guard
 from app.citations import Citation, inferred_citations, is_refusal, resolve_citations
 from app.condense import condense
 from llm.base import LLM
@@ -29,9 +30,10 @@ class Answer:
     timings: dict[str, float] = field(
         default_factory=dict
     )  # seconds: retrieval, first_token, total
+    withheld: bool = False  # the model repeated what a planted instruction asked for
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "answer": self.text,
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
@@ -40,11 +42,19 @@ class Answer:
                 for n, h in enumerate(self.hits, start=1)
             ],
         }
+        if self.withheld:  # only then, so the usual shape stays as documented
+            out["withheld"] = True
+        return out
 
 
 class AnswerStream:
     """Iterate for the answer's text as it is generated; ``result()`` then gives the
-    ``Answer`` (finishing the generation first if the caller stopped early)."""
+    ``Answer`` (finishing the generation first if the caller stopped early).
+
+    What is yielded has passed ``app.guard``: if a retrieved chunk holds an instruction aimed
+    at the model and the model starts repeating what it asked for, not even the start of it
+    is shown, and the answer becomes ``guard.WITHHELD``. Every front end reads this stream,
+    so the chat page, ``app.ask`` and ``app.eval`` are all covered."""
 
     def __init__(
         self,
@@ -61,6 +71,8 @@ class AnswerStream:
         self._started, self._retrieval_s = started, retrieval_s
         self._first_token_s: float | None = None
         self._answer: Answer | None = None
+        self._markers = guard.planted_markers((h.text for h in hits), question)
+        self._shown = 0  # characters of the raw text already yielded
 
     def __iter__(self) -> Iterator[str]:
         if self._fixed is not None:
@@ -69,11 +81,24 @@ class AnswerStream:
                 yield self._fixed
             return
         assert self._tokens is not None
+        raw = "".join(self._parts)  # non-empty when a caller stopped early and resumes
         for token in self._tokens:
             if self._first_token_s is None:
                 self._first_token_s = time.perf_counter() - self._started
             self._parts.append(token)
-            yield token
+            raw += token
+            safe = guard.shown_text(raw, self._markers)
+            if safe == guard.WITHHELD:  # stop generating; show none of it
+                close = getattr(self._tokens, "close", None)
+                if close is not None:
+                    close()
+                return
+            if len(safe) > self._shown:
+                yield safe[self._shown :]
+                self._shown = len(safe)
+        if len(raw) > self._shown and not guard.repeats_marker(raw, self._markers):
+            yield raw[self._shown :]  # a held-back tail that turned out not to be a marker
+            self._shown = len(raw)
 
     def result(self) -> Answer:
         if self._answer is None:
@@ -88,6 +113,8 @@ class AnswerStream:
             timings["first_token"] = self._first_token_s
         if self._fixed is not None:
             return Answer(raw, refused=raw == I_DONT_KNOW, hits=self.hits, timings=timings)
+        if guard.repeats_marker(raw, self._markers):
+            return Answer(guard.WITHHELD, True, [], self.hits, timings, withheld=True)
         text, citations = resolve_citations(raw, self.hits)
         if not text or (is_refusal(text) and not citations):
             return Answer(text or I_DONT_KNOW, True, [], self.hits, timings)

@@ -59,6 +59,9 @@ def test_without_history_nothing_changes():
         ("How many vacation days do full-time employees get?", False),
         ("Is it allowed to bring dogs to the office on Fridays?", False),
         ("What is the remote work policy?", False),
+        ("Where do employees park their bikes?", False),  # "their" = the employees
+        ("What is their notice period?", True),  # "their" = someone named before
+        ("Do interns get it too?", True),  # "it" points back wherever it stands
         ("", False),
     ],
 )

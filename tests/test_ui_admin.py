@@ -14,9 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from app import auth, uploads
+from app import auth, guard, uploads
 from app.services import build_services
-from app.ui import guard
 from app.ui.render import inert_markdown
 from tests import ui_app
 from tests.conftest import ScriptedLLM, make_settings

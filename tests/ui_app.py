@@ -3,8 +3,8 @@
 ``AppTest.from_file`` on this file. (Not ``AppTest.from_function``: its script cannot carry
 the guard below.)
 
-The ``__main__`` guard matters: ingest reads files in a ``spawn`` child process, and spawn
-re-runs the main script of the parent, which under Streamlit is this file.
+The ``__main__`` guard keeps an import of this module (``from tests import ui_app`` below)
+from running the app a second time.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import streamlit as st
 from app.errors import RagError
 from app.qa import EMPTY_QUESTION
 from app.services import Services
-from app.ui import guard
 from app.ui.render import inert_markdown, source_label
 
 
@@ -54,20 +53,15 @@ def render(services: Services) -> None:
             stream = services.qa.ask_stream(
                 question, [(t["question"], t["answer"]["answer"]) for t in history]
             )
-            # instructions planted in a document must not reach the screen, even mid-stream
-            markers = guard.planted_markers((h.text for h in stream.hits), question)
             placeholder = st.empty()
             text = ""
-            for token in stream:
+            for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
                 text += token
-                placeholder.markdown(inert_markdown(guard.shown_text(text, markers)) + " ▌")
+                placeholder.markdown(inert_markdown(text) + " ▌")
             answer = stream.result().to_json()
         except RagError as exc:
             st.error(str(exc))
             return
-        answer["answer"] = guard.shown_text(answer["answer"], markers)
-        if answer["answer"] == guard.WITHHELD:
-            answer["withheld"] = True
         placeholder.markdown(inert_markdown(answer["answer"]))
         _show_sources(answer)
     history.append({"question": question, "answer": answer})
