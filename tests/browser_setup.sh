@@ -18,4 +18,4 @@ fi
 if ! "$PY" -c "import playwright" 2>/dev/null; then
     "$PY" -m pip install -qq "playwright==1.65.2"
 fi
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null  # its wrapper script warns about memory on stderr
