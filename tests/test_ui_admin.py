@@ -260,6 +260,16 @@ def test_role_is_checked_again_on_every_rerun(tmp_path, embedder):
     assert not at.file_uploader
 
 
+def test_without_a_password_hash_the_sidebar_says_how_to_enable_admins(tmp_path, embedder):
+    from retrieval import open_index
+
+    settings = make_settings(tmp_path / "store")
+    services = build_services(settings, llm=ScriptedLLM(), index=open_index(settings, embedder))
+    at = _start(services)
+    assert not at.sidebar.expander and not at.sidebar.text_input
+    assert any("python -m app.auth hash" in c.value for c in at.sidebar.caption)
+
+
 def test_five_wrong_passwords_pause_the_session(services):
     at = _start(services)
     for _ in range(4):

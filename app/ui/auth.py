@@ -177,6 +177,11 @@ def sidebar(settings: Settings, who: Identity) -> None:
             else:
                 st.login()
     if not configured_hash(settings):
+        if not sso_configured():  # say how, so a first-time operator finds the admin page
+            st.caption(
+                "Admin sign-in is off: make a hash with `python -m app.auth hash` and set "
+                "`RAG_ADMIN_PASSWORD_HASH` (see the README)."
+            )
         return
     with st.expander("Admin sign-in"):
         with st.form("admin_sign_in", clear_on_submit=True, border=False):
