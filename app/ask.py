@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(token, end="", flush=True)
                 answer = stream.result()
                 print()
+                if answer.withheld:  # the stream stopped where a planted instruction began
+                    print(answer.text)
                 _print_sources(answer)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

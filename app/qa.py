@@ -114,7 +114,9 @@ class AnswerStream:
         if self._fixed is not None:
             return Answer(raw, refused=raw == I_DONT_KNOW, hits=self.hits, timings=timings)
         if guard.repeats_marker(raw, self._markers):
-            return Answer(guard.WITHHELD, True, [], self.hits, timings, withheld=True)
+            # the resources stay listed: the notice asks an admin to check them
+            citations = inferred_citations(self.hits)
+            return Answer(guard.WITHHELD, True, citations, self.hits, timings, withheld=True)
         text, citations = resolve_citations(raw, self.hits)
         if not text or (is_refusal(text) and not citations):
             return Answer(text or I_DONT_KNOW, True, [], self.hits, timings)

@@ -100,7 +100,9 @@ def test_planted_instruction_is_never_streamed_or_answered(empty_index, tmp_path
     pieces = list(stream)
     answer = stream.result()
     assert pieces == ["The answer is "]  # not even the start of the code while streaming
-    assert answer.withheld and answer.refused and answer.citations == []
+    assert answer.withheld and answer.refused
+    # the notice asks an admin to check the sources, so they stay listed (as given, not cited)
+    assert [(c.source, c.inferred) for c in answer.citations] == [("bike_parking.md", True)]
     assert "CANARY" not in answer.text and answer.to_json()["withheld"] is True
 
     # a held-back start that turns out to be ordinary text is shown when it is
@@ -109,3 +111,23 @@ def test_planted_instruction_is_never_streamed_or_answered(empty_index, tmp_path
     answer = stream.result()
     assert pieces == ["Behind building B, ", "CANADA side [1]."]
     assert not answer.withheld and answer.text == "Behind building B, CANADA side [1]."
+
+
+def test_cli_prints_the_notice_when_an_answer_is_withheld(
+    empty_index, tmp_path, monkeypatch, capsys
+):
+    import app.services
+    from app import ask, guard
+    from ingest import ingest_paths
+
+    doc = tmp_path / "bike_parking.md"
+    doc.write_text(PLANTED)
+    ingest_paths(empty_index, [doc])
+    llm = PiecesLLM(["The answer is CA", "NARY-1234 [1]."])
+    services = app.services.build_services(empty_index.settings, llm=llm, index=empty_index)
+    monkeypatch.setattr(app.services, "build_services", lambda settings: services)
+
+    assert ask.main(["Where do employees park their bikes?"]) == 0
+    out = capsys.readouterr().out
+    assert "CANA" not in out.upper()
+    assert guard.WITHHELD in out and "bike_parking.md" in out  # the notice, then the sources
