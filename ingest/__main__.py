@@ -87,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     print(f"Ingested into {settings.data_dir}: {report.summary()}")
+    _print_holdings(index)
+    return 0 if report.ok else 1
+
+
+def _print_holdings(index) -> None:
     print(
         f"Index holds {index.store.count()} chunks from {len(index.store.documents())} documents."
     )
-    return 0 if report.ok else 1
 
 
 def _list(index) -> int:
@@ -120,9 +124,7 @@ def _remove(index, names: list[str], lock_timeout: float) -> int:
         print(f"removed: {source}")
     for name in unknown:
         print(f"error: not in the index: {name}", file=sys.stderr)
-    print(
-        f"Index holds {index.store.count()} chunks from {len(index.store.documents())} documents."
-    )
+    _print_holdings(index)
     return 1 if unknown else 0
 
 

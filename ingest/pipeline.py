@@ -32,7 +32,6 @@ from ingest.chunking import chunk_pages
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
-from retrieval.bm25_index import ids_checksum
 from retrieval.chroma_store import writer_lock
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
@@ -181,11 +180,8 @@ def _ingest_locked(
 def sync_bm25(index: Index, *, changed: bool) -> str | None:
     """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
-    bm25 = index.bm25
-    if not changed:
-        ids = index.store.all_ids()
-        if bm25.load() and len(bm25) == len(ids) and bm25.checksum == ids_checksum(ids):
-            return None
+    if not changed and index.bm25.load() and index.bm25.matches(index.store.all_ids()):
+        return None
     try:
         index.rebuild_bm25()
     except OSError as exc:

@@ -34,16 +34,16 @@ def format_resource(n: int, hit: Hit) -> str:
 
 
 # Variants for evaluation (python -m app.eval --prompt NAME). Each keeps the founding rules
-# (only the resources, cite by number, the most recent wins, else "I don't know.") and adds
-# one technique from the seed articles; "icl" is what the app uses.
+# (only the resources, cite by number, the most recent wins, else "I don't know."), taken
+# from the founding prompt itself, and adds one technique from the seed articles; "icl" is
+# what the app uses.
+FOUNDING_RULES = ICL_TEMPLATE.partition("\n\nQuestion:")[0]
 
 # Few-shot prompting (Brown et al., "Language Models are Few-Shot Learners", 2020): two worked
 # examples, one answered with a citation and a newer memo winning, one refused.
-FEW_SHOT_TEMPLATE = """Answer the question using only the information in the resources below.
-Cite the resources you use by their number in square brackets, like [1].
-If the resources disagree, follow the most recent one.
-If you don't know the answer respond with "I don't know."
-Don't make anything up.
+FEW_SHOT_TEMPLATE = (
+    FOUNDING_RULES
+    + """
 
 Example 1
 Question: How many days of training budget do I get?
@@ -69,24 +69,17 @@ Resources:
 {resources}
 
 Answer:"""
+)
 
 # Zero-shot chain of thought (Kojima et al., "Large Language Models are Zero-Shot Reasoners",
 # 2022; the seed's "Let's think this through step by step").
-STEP_BY_STEP_TEMPLATE = """Answer the question using only the information in the resources below.
-Cite the resources you use by their number in square brackets, like [1].
-If the resources disagree, follow the most recent one.
-If you don't know the answer respond with "I don't know."
-Don't make anything up.
-
-Question: {question}
-
-Resources:
-{resources}
-
-Let's think this through step by step: first name the resources that are about the question,
+STEP_BY_STEP_TEMPLATE = (
+    ICL_TEMPLATE.removesuffix("Answer:")
+    + """Let's think this through step by step: first name the resources that are about the question,
 then check whether a more recent one changes the rule, then give a short answer with citations.
 
 Answer:"""
+)
 
 PROMPTS: dict[str, str] = {
     "icl": ICL_TEMPLATE,

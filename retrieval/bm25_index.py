@@ -181,6 +181,10 @@ class BM25Index:
         self._loaded_pointer = name
         return True
 
+    def matches(self, ids: Sequence[str]) -> bool:
+        """Whether this index holds exactly the chunks ``ids`` (count and checksum)."""
+        return len(self._docs) == len(ids) and self._checksum == ids_checksum(ids)
+
     def is_stale(self) -> bool:
         """True when another process saved a newer version since we loaded ours."""
         return self.pointer() != self._loaded_pointer

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from app.settings import RetrievalMode
-from retrieval.bm25_index import BM25Index, ids_checksum
+from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import ChromaStore
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.types import Hit
@@ -54,11 +54,7 @@ class HybridRetriever:
         with self._lock:
             loaded = self.bm25.load()
             chroma_ids = self.store.all_ids()
-            if (
-                loaded
-                and len(self.bm25) == len(chroma_ids)
-                and self.bm25.checksum == ids_checksum(chroma_ids)
-            ):
+            if loaded and self.bm25.matches(chroma_ids):
                 return
             log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chroma_ids))
             self.bm25.build(list(self.store.iter_chunks()))

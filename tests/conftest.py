@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,23 @@ MODEL_CACHE = REPO_ROOT / "data" / "store" / "models"
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     return load_settings(data_dir=data_dir, model_dir=MODEL_CACHE, **overrides)
+
+
+def module_env(data_dir: Path) -> dict[str, str]:
+    """The environment for a ``python -m`` child working on ``data_dir``, offline."""
+    return dict(os.environ, RAG_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+
+
+def run_module(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m ARGS`` from the repo root, as a user runs it; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO_ROOT,
+        env=module_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from app.settings import REPO_ROOT
+from tests.conftest import run_module
 
 
 def run(*args, data_dir, check_rc=None):
-    env = dict(os.environ, RAG_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_module(*args, data_dir=data_dir)
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stderr
     return proc

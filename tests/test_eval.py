@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from app.eval import (
 )
 from app.qa import QAService
 from app.settings import REPO_ROOT
-from tests.conftest import ScriptedLLM
+from tests.conftest import ScriptedLLM, run_module
 
 TINY = Path(__file__).parent / "fixtures" / "tiny_qa.jsonl"
 DEV = REPO_ROOT / "data" / "eval" / "dev.jsonl"
@@ -188,15 +185,10 @@ def test_reference_answers_grade_f1_and_tokens_but_not_accuracy(sample_index):
 # ---- the command --------------------------------------------------------------------------
 def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
     out = tmp_path / "out"
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    env.pop("RAG_DATA_DIR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "app.eval", str(DEV), "--retrieval-only", "--compare-modes"]
-        + ["--data-dir", str(tmp_path / "store"), "--out", str(out), "--quiet"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_module(
+        *("app.eval", str(DEV), "--retrieval-only", "--compare-modes"),
+        *("--data-dir", str(tmp_path / "store"), "--out", str(out), "--quiet"),
+        data_dir=tmp_path / "store",
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr

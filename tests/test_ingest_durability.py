@@ -26,28 +26,13 @@ from retrieval import open_index
 from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL, writer_lock
 from retrieval.types import Chunk
-from tests.conftest import make_settings
+from tests.conftest import make_settings, module_env, run_module
 
 WORDS = (
     "leave budget travel expense laptop badge parking canteen onboarding payroll pension "
     "training security visitor locker printer desk meeting holiday insurance bonus review "
     "mentor overtime contract notice probation relocation childcare bicycle gym"
 ).split()
-
-
-def env_for(data_dir: Path) -> dict[str, str]:
-    return dict(os.environ, RAG_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
-
-
-def cli(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=REPO_ROOT,
-        env=env_for(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 # ---- the consistency check ---------------------------------------------------------------------
@@ -121,7 +106,7 @@ class Watched:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingest", str(docs), "--lock-timeout", "300"],
             cwd=REPO_ROOT,
-            env=env_for(data_dir),
+            env=module_env(data_dir),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -188,7 +173,7 @@ def test_kill_minus_nine_at_ten_moments(tmp_path, embedder):
             mutate(round_no + 2)  # and give the next run work of its own
 
     # the last kill is finished by re-running the very same command
-    proc = cli("ingest", str(docs), "--quiet", data_dir=settings.data_dir)
+    proc = run_module("ingest", str(docs), "--quiet", data_dir=settings.data_dir)
     assert proc.returncode == 0, proc.stderr
     assert ", 0 failed, 0 skipped" in proc.stdout, proc.stdout
     index = assert_consistent(settings, embedder, versions)
@@ -296,7 +281,7 @@ def test_second_writer_waits_or_names_the_holder(tmp_path, embedder):
     (b / "locker.txt").write_text("Lockers are assigned by the facilities team.\n")
 
     with writer_lock(settings):  # this test is the writer in progress
-        env = env_for(settings.data_dir)
+        env = module_env(settings.data_dir)
         impatient = subprocess.Popen(
             [sys.executable, "-m", "ingest", str(a), "--quiet", "--lock-timeout", "1"],
             **dict(cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
@@ -326,7 +311,7 @@ def test_running_reader_sees_cli_updates_and_deletes(tmp_path, embedder, capsys)
     canteen = docs / "canteen.txt"
     canteen.write_text("The canteen serves vegetarian lunch on Thursdays.\n")
     (docs / "parking.txt").write_text("Parking permits are issued by the front desk.\n")
-    assert cli("ingest", str(docs), "--quiet", data_dir=settings.data_dir).returncode == 0
+    assert run_module("ingest", str(docs), "--quiet", data_dir=settings.data_dir).returncode == 0
 
     # the app: started once, kept running while the CLI writes
     index = open_index(settings, embedder=embedder)
@@ -340,13 +325,15 @@ def test_running_reader_sees_cli_updates_and_deletes(tmp_path, embedder, capsys)
         assert any("Thursdays" in t for t in canteen_texts(mode)), mode
 
     canteen.write_text("The canteen serves vegetarian lunch on Fridays.\n")
-    proc = cli("ingest", str(docs), "--quiet", "--added-by", "bob", data_dir=settings.data_dir)
+    proc = run_module(
+        "ingest", str(docs), "--quiet", "--added-by", "bob", data_dir=settings.data_dir
+    )
     assert "0 added, 1 updated, 1 unchanged" in proc.stdout, proc.stderr
     for mode in readers:
         texts = canteen_texts(mode)
         assert texts and all("Fridays" in t for t in texts), (mode, texts)
     hits = json.loads(
-        cli("retrieval.search", question, "--json", data_dir=settings.data_dir).stdout
+        run_module("retrieval.search", question, "--json", data_dir=settings.data_dir).stdout
     )
     assert hits[0]["source"] == "canteen.txt" and "Fridays" in hits[0]["text"]
 
@@ -359,13 +346,13 @@ def test_running_reader_sees_cli_updates_and_deletes(tmp_path, embedder, capsys)
         line.startswith("canteen.txt") and line.endswith("bob") for line in listing.splitlines()
     )
 
-    proc = cli("ingest", "--remove", str(canteen), "ghost.pdf", data_dir=settings.data_dir)
+    proc = run_module("ingest", "--remove", str(canteen), "ghost.pdf", data_dir=settings.data_dir)
     assert proc.returncode == 1  # ghost.pdf is not indexed
     assert "removed: canteen.txt" in proc.stdout and "not in the index: ghost.pdf" in proc.stderr
     for mode in readers:
         assert canteen_texts(mode) == [], mode
     hits = json.loads(
-        cli(
+        run_module(
             "retrieval.search", question, "--json", "--floor", "-1", data_dir=settings.data_dir
         ).stdout
     )

@@ -17,7 +17,7 @@ from ingest import ingest_paths, list_documents
 from ingest.loaders import LOADERS, Page, decode_text, looks_binary
 from retrieval import open_index
 from retrieval.bm25_index import BM25Index
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_module
 
 GOOD_TEXT = "Bicycle couriers are reimbursed for tyre repairs up to 40 euros a month.\n"
 
@@ -197,23 +197,9 @@ def test_hostile_corpus(hostile, tmp_path, embedder, monkeypatch):
 
 def test_cli_names_each_bad_file_and_exits_non_zero(hostile, tmp_path):
     """The same through the command, one line per bad file; the summary counts them."""
-    import os
-    import subprocess
-    import sys
-
-    from app.settings import REPO_ROOT
-
     for name in ("m_stuck.slow", "huge.txt", "bomb.pdf", "random.txt", "owner_only.pdf"):
         (hostile / name).unlink()  # the CLI has no test hook; keep it quick
-    env = dict(os.environ, RAG_DATA_DIR=str(tmp_path / "store"), HF_HUB_OFFLINE="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "ingest", str(hostile), "--quiet"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_module("ingest", str(hostile), "--quiet", data_dir=tmp_path / "store")
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.startswith(("failed:", "skip"))]
     assert "failed: encrypted.pdf: the PDF is encrypted with a password" in lines
