@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.errors import RagError
+from app.errors import USER_ERRORS
 from app.services import Services, build_services
 from app.settings import Settings, load_settings
 from app.ui import shell
@@ -30,7 +30,7 @@ def main() -> None:
     st.set_page_config(page_title="Handbook RAG", page_icon="📘")
     try:
         services = _services(_settings())
-    except RagError as exc:
+    except USER_ERRORS as exc:
         st.error(str(exc))
         st.stop()
     shell.run(services)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.errors import RagError
+from app.errors import USER_ERRORS, RagError
 from app.settings import load_settings
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 if answer.withheld:  # the stream stopped where a planted instruction began
                     print(answer.text)
                 _print_sources(answer)
-    except RagError as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

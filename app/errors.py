@@ -1,25 +1,36 @@
-"""The few errors a person can act on. Each message says what to do next.
+"""The errors a person can act on. Each message says what to do next.
 
-The CLI prints them and exits non-zero; the UI shows them with ``st.error``.
-Anything else is a bug and keeps its traceback.
+Each lower package owns its errors (``retrieval.errors``, ``ingest.errors``, ``llm.errors``);
+``app`` adds its own (settings, sign-in, evaluation files) and knows them all:
+``USER_ERRORS`` is what the CLIs print (exiting non-zero) and the UI shows with
+``st.error``. Anything else is a bug and keeps its traceback.
 """
+
+from __future__ import annotations
+
+from ingest.errors import IngestError
+from llm.errors import LLMConfigError, LLMError
+from retrieval.errors import EmbedderError, RetrievalError, StoreError
+
+__all__ = [
+    "USER_ERRORS",
+    "ConfigError",
+    "EmbedderError",
+    "IngestError",
+    "LLMConfigError",
+    "LLMError",
+    "RagError",
+    "RetrievalError",
+    "StoreError",
+]
 
 
 class RagError(Exception):
-    """Base for expected failures: the message is for a person."""
+    """Base for the app's own expected failures: the message is for a person."""
 
 
 class ConfigError(RagError):
     """A setting is missing or invalid."""
 
 
-class IngestError(RagError):
-    """A file could not be loaded; the message names the file and the reason."""
-
-
-class StoreError(RagError):
-    """The stores on disk are missing, locked or damaged."""
-
-
-class LLMError(RagError):
-    """The model could not be loaded or did not answer."""
+USER_ERRORS: tuple[type[Exception], ...] = (RagError, RetrievalError, IngestError, LLMError)

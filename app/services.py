@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from app.qa import QAService
 from app.settings import Settings
-from llm import LLM, make_llm
-from retrieval import Index, open_index
+from app.wiring import make_llm, open_index
+from llm import LLM
+from retrieval import Index
 
 
 @dataclass

@@ -22,14 +22,14 @@ from pydantic_settings import (
 )
 
 from app.errors import ConfigError
+from ingest.loaders import LOADERS
+from retrieval.config import DEFAULT_EMBEDDING_MODEL, RetrievalMode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "store"
 SAMPLE_DOCS_DIR = REPO_ROOT / "data" / "samples"
-DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 LLMBackend = Literal["embedded", "local", "openai"]
-RetrievalMode = Literal["hybrid", "dense", "bm25"]
 
 
 def _settings_file() -> Path:
@@ -155,8 +155,6 @@ class Settings(BaseSettings):
             value = value.split(",")
         if not isinstance(value, list | tuple):
             return value
-        from ingest.loaders import LOADERS  # lazily: ingest imports this module's package
-
         types = [str(t).strip().lower().lstrip(".") for t in value]
         unknown = [t for t in types if f".{t}" not in LOADERS]
         if unknown or not types:
@@ -187,15 +185,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    # derived paths: one place that knows the layout of the data dir
-    @property
-    def chroma_dir(self) -> Path:
-        return self.data_dir / "chroma"
-
-    @property
-    def bm25_dir(self) -> Path:
-        return self.data_dir / "bm25"
-
+    # derived paths (the stores' own layout is retrieval.RetrievalConfig's)
     @property
     def models_dir(self) -> Path:
         return self.model_dir or self.data_dir / "models"
@@ -203,10 +193,6 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.upload_dir or self.data_dir / "uploads"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.data_dir / "ingest.lock"
 
     def api_key(self) -> str | None:
         if self.llm_api_key is not None:

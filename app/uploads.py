@@ -162,6 +162,7 @@ def stored_uploads(upload_dir: Path) -> dict[Path, dict]:
 
 def ingest_uploads(
     index: Index,
+    settings: Settings,
     uploads: Sequence[Upload],
     *,
     added_by: str = "",
@@ -174,7 +175,6 @@ def ingest_uploads(
     lock longer than ``lock_timeout`` raises ``StoreError``; files done before it stay."""
     from ingest import FileResult, IngestReport
 
-    settings: Settings = index.settings
     report = IngestReport()
     for upload in uploads:
         try:
@@ -184,7 +184,7 @@ def ingest_uploads(
         else:
             path = store_upload(settings.uploads_dir, upload.data, source, added_by=added_by)
             try:
-                result = _ingest_one(index, path, source, added_by, lock_timeout)
+                result = _ingest_one(index, settings, path, source, added_by, lock_timeout)
             except BaseException:
                 _discard(path)
                 raise
@@ -205,13 +205,15 @@ def ingest_uploads(
 
 
 def _ingest_one(
-    index: Index, path: Path, source: str, added_by: str, lock_timeout: float
+    index: Index, settings: Settings, path: Path, source: str, added_by: str, lock_timeout: float
 ) -> FileResult:
     import ingest
+    from app.wiring import ingest_config
 
     report = ingest.ingest_paths(
         index,
         [path],
+        config=ingest_config(settings),
         lock_timeout=lock_timeout,
         added_by=added_by or None,
         source_names={path: source},
@@ -220,7 +222,7 @@ def _ingest_one(
 
 
 def remove_documents(
-    index: Index, sources: Sequence[str], *, lock_timeout: float = LOCK_TIMEOUT
+    index: Index, settings: Settings, sources: Sequence[str], *, lock_timeout: float = LOCK_TIMEOUT
 ) -> list[str]:
     """Remove documents from the index, then their kept uploads. Returns the sources
     removed."""
@@ -228,7 +230,21 @@ def remove_documents(
 
     removed = ingest.remove_sources(index, list(sources), lock_timeout=lock_timeout)
     gone = set(removed)
-    for path, meta in stored_uploads(index.settings.uploads_dir).items():
+    for path, meta in stored_uploads(settings.uploads_dir).items():
         if meta.get("source") in gone:
             _discard(path)
     return removed
+
+
+def list_documents(index: Index) -> list:
+    """What is indexed, one row per file (see ``ingest.list_documents``)."""
+    import ingest
+
+    return ingest.list_documents(index)
+
+
+def rebuild(index: Index, *, lock_timeout: float = LOCK_TIMEOUT) -> int:
+    """Re-create both indexes from the stored documents; returns the number of chunks."""
+    import ingest
+
+    return ingest.rebuild(index, lock_timeout=lock_timeout)

@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from app.eval import markdown_table
 from app.metrics import ndcg_at_k, recall_at_k
-from app.settings import DEFAULT_DATA_DIR, DEFAULT_EMBEDDING_MODEL, REPO_ROOT
+from app.settings import DEFAULT_DATA_DIR, REPO_ROOT
 from bench.common import machine, write_section
 from retrieval.bm25_index import BM25Index
+from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.fusion import reciprocal_rank_fusion
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "scifact"

@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args(argv)
 
+    from app.wiring import ingest_config, open_index
     from ingest import ingest_paths, list_documents
-    from retrieval import open_index
     from retrieval.embedder import SentenceTransformerEmbedder
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         bm25 = index.rebuild_bm25 = Timed(index.rebuild_bm25)
         watcher = ChildMemory()
         started = time.perf_counter()
-        report = ingest_paths(index, [corpus])
+        report = ingest_paths(index, [corpus], config=ingest_config(settings))
         pipeline_s = time.perf_counter() - started
         watcher.stop()
         assert report.ok and report.count("added") == files, report.summary()

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.errors import RagError
+from app.errors import USER_ERRORS
 from app.eval import markdown_table, prepare_index
 from app.metrics import percentile
 from app.settings import load_settings
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         llm.load()
         load_s = time.perf_counter() - started
-    except RagError as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     model = llm._model()  # the loaded llama_cpp.Llama: its tokenizer counts the tokens

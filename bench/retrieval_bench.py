@@ -65,7 +65,7 @@ def store_dir(size: int, embed_up_to: int) -> Path:
 
 def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     """Fill a data dir with ``size`` chunks (once); returns it and the build seconds."""
-    from retrieval import open_index
+    from app.wiring import open_index
     from retrieval.types import Chunk
 
     data_dir = store_dir(size, embed_up_to)
@@ -99,7 +99,7 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
 
 def measure(data_dir: Path, mode: str, queries: int) -> dict:
     """In this process: RSS growth and search latency for one store and mode."""
-    from retrieval import open_index
+    from app.wiring import open_index
     from retrieval.embedder import SentenceTransformerEmbedder
 
     proc = psutil.Process()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import IngestError
+from ingest.errors import IngestError
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,13 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from app.errors import IngestError
 from ingest.chunking import chunk_pages
+from ingest.config import IngestConfig
+from ingest.errors import IngestError
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
-from retrieval.chroma_store import writer_lock
+from retrieval.writer_lock import writer_lock
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -116,6 +117,7 @@ def ingest_paths(
     index: Index,
     paths: Iterable[Path],
     *,
+    config: IngestConfig | None = None,
     progress: bool = False,
     lock_timeout: float = 30.0,
     lock: bool = True,
@@ -125,19 +127,22 @@ def ingest_paths(
     """Ingest files and folders. Missing paths raise ``IngestError`` before anything is
     written; a file that fails is reported with its reason and the others go on. Another
     writer holding the lock longer than ``lock_timeout`` raises ``StoreError``;
-    ``lock=False`` when the caller already holds ``writer_lock``."""
+    ``lock=False`` when the caller already holds ``writer_lock``. ``config``: chunk sizes
+    and per-file limits (the defaults of ``IngestConfig`` when not given)."""
+    config = config or IngestConfig()
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise IngestError(f"No such file or folder: {', '.join(missing)}")
-    held = writer_lock(index.settings, lock_timeout) if lock else contextlib.nullcontext()
+    held = writer_lock(index.config.data_dir, lock_timeout) if lock else contextlib.nullcontext()
     with held:
-        return _ingest_locked(index, paths, progress, added_by, source_names)
+        return _ingest_locked(index, paths, config, progress, added_by, source_names)
 
 
 def _ingest_locked(
     index: Index,
     paths: list[Path],
+    config: IngestConfig,
     progress: bool,
     added_by: str | None,
     source_names: dict[Path, str] | None,
@@ -148,14 +153,14 @@ def _ingest_locked(
     store = index.store
     if store.needs_recovery():
         report.repaired = store.recover()
-    worker = LoaderWorker(index.settings.file_timeout_s)
+    worker = LoaderWorker(config.file_timeout_s)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress)
     done = 0
     try:
         with store.writing():
             for path, source in bar:
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
-                result = _ingest_file(index, worker, path, source, added_by)
+                result = _ingest_file(index, config, worker, path, source, added_by)
                 report.results.append(result)
                 done += result.chunks
     except _StoreFailed as exc:
@@ -194,20 +199,24 @@ def sync_bm25(index: Index, *, changed: bool) -> str | None:
 
 
 def _ingest_file(
-    index: Index, worker: LoaderWorker, path: Path, source: str, added_by: str | None
+    index: Index,
+    config: IngestConfig,
+    worker: LoaderWorker,
+    path: Path,
+    source: str,
+    added_by: str | None,
 ) -> FileResult:
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
-    settings = index.settings
     try:
         size = path.stat().st_size
         if size == 0:
             return FileResult(source, "failed", reason="the file is empty")
-        if size > settings.max_file_mb * 1e6:
+        if size > config.max_file_mb * 1e6:
             return FileResult(
                 source,
                 "failed",
-                reason=f"the file is {size / 1e6:.1f} MB, above the {settings.max_file_mb:g} MB "
+                reason=f"the file is {size / 1e6:.1f} MB, above the {config.max_file_mb:g} MB "
                 "limit (setting max_file_mb)",
             )
         doc_id = file_hash(path)
@@ -219,8 +228,8 @@ def _ingest_file(
             pages,
             source=source,
             doc_id=doc_id,
-            size=settings.chunk_size,
-            overlap=settings.chunk_overlap,
+            size=config.chunk_size,
+            overlap=config.chunk_overlap,
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")

@@ -24,7 +24,7 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from app.errors import IngestError
+from ingest.errors import IngestError
 from ingest.loaders import Loader, Page
 
 # A ceiling on the child's address space, so a file that would eat all memory fails alone.
@@ -84,7 +84,6 @@ class LoaderWorker:
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
-        self.restarts = 0
 
     def _start(self) -> Connection:
         if self._proc is not None and self._proc.poll() is None and self._conn is not None:
@@ -133,7 +132,6 @@ class LoaderWorker:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
-            self.restarts += 1
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
@@ -150,12 +148,6 @@ class LoaderWorker:
                 self._proc.kill()
                 self._proc.wait(5)
             self._proc = None
-
-    def __enter__(self) -> LoaderWorker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 if __name__ == "__main__":

@@ -1,34 +1,14 @@
-"""LLM's front door: ``make_llm(settings)`` returns the configured backend.
+"""LLM's front door: the ``LLM`` protocol, the prompt and the errors.
 
-A closed set of backends, chosen by ``settings.llm_backend``, each imported only when chosen.
+The backends are a closed set, each in its own module and imported only when chosen:
+``llm.embedded.EmbeddedLLM`` (llama.cpp, the default), ``llm.local.LocalLLM``
+(transformers + Accelerate) and ``llm.openai_backend.OpenAILLM`` (any OpenAI-compatible
+server). Each takes plain keyword arguments; ``app`` picks one from its settings.
 """
 
 from __future__ import annotations
 
-from app.settings import Settings
 from llm.base import LLM
-from llm.prompt import build_prompt
+from llm.errors import LLMConfigError, LLMError
 
-__all__ = ["LLM", "build_prompt", "make_llm"]
-
-
-def make_llm(settings: Settings) -> LLM:
-    match settings.llm_backend:
-        case "embedded":
-            from llm.embedded import EmbeddedLLM
-
-            return EmbeddedLLM(
-                settings.models_dir,
-                context_tokens=settings.context_tokens,
-                max_new_tokens=settings.max_new_tokens,
-                temperature=settings.temperature,
-                threads=settings.threads,
-            )
-        case "local":
-            from llm.local import LocalLLM
-
-            return LocalLLM.from_settings(settings)
-        case "openai":
-            from llm.openai_backend import OpenAILLM
-
-            return OpenAILLM.from_settings(settings)
+__all__ = ["LLM", "LLMConfigError", "LLMError"]

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.errors import LLMError
+from llm.errors import LLMError
 
 MODEL_LABEL = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"

@@ -3,8 +3,8 @@
 ``from_pretrained(name, device_map="auto", dtype=bfloat16 on GPU / float32 on CPU,
 low_cpu_mem_usage=True, max_memory={0: "18GiB", 1: "10GiB", "cpu": "30GiB"})``: Accelerate
 fills the devices in order up to each cap, so a model too big for one GPU is split over all
-GPUs, then CPU memory, then disk, and the caps leave room on GPU 0 for generation (see
-../shared/seeds/prompt-engineering-part-1.txt). After loading, which layers went where is
+GPUs, then CPU memory, then disk, and the caps leave room on GPU 0 for generation (the
+founding article's recipe, quoted in ARCHITECTURE.md). After loading, which layers went where is
 logged and available from ``device_map_summary()``.
 
 A GGUF file is accepted too (``gguf_file=``, or ``RAG_LLM_MODEL=DIR::FILE.gguf`` or a path
@@ -18,13 +18,11 @@ import importlib.util
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.errors import ConfigError, LLMError
-from app.settings import Settings
+from llm.errors import LLMError
 
 log = logging.getLogger(__name__)
 
@@ -112,25 +110,7 @@ class LocalLLM:
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
-        self.load_seconds: float | None = None
         self.last_usage: dict[str, int] | None = None  # tokens of the last finished generation
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalLLM:
-        if not settings.llm_model:
-            raise ConfigError(
-                "The local backend needs a model: set RAG_LLM_MODEL to a Hugging Face name "
-                "(e.g. Qwen/Qwen2.5-1.5B-Instruct), a local folder, or DIR::FILE.gguf."
-            )
-        model, gguf_file = split_gguf(settings.llm_model)
-        return cls(
-            model,
-            gguf_file=gguf_file,
-            max_memory=settings.llm_max_memory,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            offload_dir=settings.models_dir / "offload",
-        )
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -153,7 +133,6 @@ class LocalLLM:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        started = time.perf_counter()
         extra: dict[str, Any] = {}
         if self.gguf_file:
             extra["gguf_file"] = self.gguf_file
@@ -183,7 +162,6 @@ class LocalLLM:
                 "or a local folder, and RAG_LLM_MAX_MEMORY to caps that fit this machine."
             ) from exc
         self._model, self._tokenizer = model, tokenizer
-        self.load_seconds = time.perf_counter() - started
         for device, entry in self.device_map_summary().items():
             log.info(
                 "%s on %s: %d module(s), %s .. %s, layers %s",

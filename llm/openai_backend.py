@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.errors import ConfigError, LLMError
-from app.settings import Settings
+from llm.errors import LLMConfigError, LLMError
 
 KEY_HINT = "set RAG_LLM_API_KEY (or OPENAI_API_KEY)"
 OPENAI_URL = "https://api.openai.com/v1"
@@ -48,7 +47,7 @@ class OpenAILLM:
         base_url = base_url.rstrip("/")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
+            raise LLMConfigError(
                 f"RAG_LLM_BASE_URL must be an http(s) URL such as http://localhost:8000/v1, "
                 f"not {base_url!r}."
             )
@@ -71,30 +70,6 @@ class OpenAILLM:
         # httpx applies the timeout to connecting and to each read, so a server that stops
         # sending, before the answer or in the middle of it, ends with ReadTimeout.
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout))
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAILLM:
-        if not settings.llm_model:
-            raise ConfigError(
-                "The openai backend needs a model name: set RAG_LLM_MODEL to the model the "
-                "server serves (e.g. gpt-4o-mini, or the name given to `vllm serve` / "
-                "`ollama pull`)."
-            )
-        api_key = settings.api_key()
-        if not api_key and urlsplit(settings.llm_base_url).hostname == "api.openai.com":
-            raise ConfigError(f"The OpenAI API needs a key: {KEY_HINT}.")
-        return cls(
-            settings.llm_model,
-            base_url=settings.llm_base_url,
-            api_key=api_key,
-            timeout=settings.llm_timeout,
-            retries=settings.llm_retries,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-        )
-
-    def close(self) -> None:
-        self._client.close()
 
     def stream(self, prompt: str, *, max_tokens: int | None = None) -> Iterator[str]:
         body = {

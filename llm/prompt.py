@@ -2,15 +2,28 @@
 
 The product's founding prompt is in-context learning: the question, the retrieved resources,
 and the instruction to answer only from them, cite them, and otherwise say "I don't know"
-(see ../shared/seeds/prompt-engineering-and-fine-tuning.txt). We add the numbering so that
+(the founding article's prompt, quoted in ARCHITECTURE.md). We add the numbering so that
 answers can cite, and the rule that a newer memo beats an older handbook page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from retrieval.types import Hit
+
+class Resource(Protocol):
+    """What the prompt reads of a retrieved passage (``retrieval.Hit`` is one)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def page(self) -> int | None: ...
+
 
 I_DONT_KNOW = "I don't know."
 
@@ -28,7 +41,7 @@ Resources:
 Answer:"""
 
 
-def format_resource(n: int, hit: Hit) -> str:
+def format_resource(n: int, hit: Resource) -> str:
     where = hit.source if hit.page is None else f"{hit.source}, page {hit.page}"
     return f"[{n}] ({where})\n{hit.text}"
 
@@ -88,7 +101,7 @@ PROMPTS: dict[str, str] = {
 }
 
 
-def build_prompt(question: str, hits: Sequence[Hit], variant: str = "icl") -> str:
+def build_prompt(question: str, hits: Sequence[Resource], variant: str = "icl") -> str:
     """The prompt named ``variant`` (default: the founding ICL prompt) with resources
     numbered from 1, in the order given."""
     try:

@@ -1,22 +1,36 @@
-"""Retrieval's front door: ``open_index(settings)`` gives the store, the BM25 index and a
-retriever over them."""
+"""Retrieval's front door: ``open_index(config)`` gives the store, the BM25 index and a
+retriever over them. Everything it needs comes in a ``RetrievalConfig`` of plain values;
+the errors it raises are in ``retrieval.errors``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.settings import RetrievalMode, Settings
 from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import ChromaStore
+from retrieval.config import DEFAULT_EMBEDDING_MODEL, RetrievalConfig, RetrievalMode
+from retrieval.errors import EmbedderError, RetrievalError, StoreError
 from retrieval.hybrid import HybridRetriever
 from retrieval.types import Chunk, Embedder, Hit, Retriever
 
-__all__ = ["Chunk", "Hit", "Index", "Retriever", "open_index"]
+__all__ = [
+    "DEFAULT_EMBEDDING_MODEL",
+    "Chunk",
+    "EmbedderError",
+    "Hit",
+    "Index",
+    "RetrievalConfig",
+    "RetrievalError",
+    "RetrievalMode",
+    "Retriever",
+    "StoreError",
+    "open_index",
+]
 
 
 @dataclass
 class Index:
-    settings: Settings
+    config: RetrievalConfig
     embedder: Embedder
     store: ChromaStore
     bm25: BM25Index
@@ -24,15 +38,15 @@ class Index:
     def retriever(
         self, mode: RetrievalMode | None = None, floor: float | None = None
     ) -> HybridRetriever:
-        """A retriever with the settings' mode and relevance floor unless given
+        """A retriever with the config's mode and relevance floor unless given
         (``floor=-1`` keeps every hit: cosine similarity is never below -1)."""
         return HybridRetriever(
             self.store,
             self.bm25,
-            mode=mode or self.settings.retrieval_mode,
-            candidates=self.settings.candidates,
-            rrf_k=self.settings.rrf_k,
-            floor=self.settings.relevance_floor if floor is None else floor,
+            mode=mode or self.config.mode,
+            candidates=self.config.candidates,
+            rrf_k=self.config.rrf_k,
+            floor=self.config.relevance_floor if floor is None else floor,
         )
 
     def rebuild_bm25(self) -> None:
@@ -41,11 +55,11 @@ class Index:
         self.bm25.save()
 
 
-def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
-    """Open (or create) the stores under ``settings.data_dir``. Pass ``embedder`` to share
+def open_index(config: RetrievalConfig, embedder: Embedder | None = None) -> Index:
+    """Open (or create) the stores under ``config.data_dir``. Pass ``embedder`` to share
     one loaded model between indexes (tests do)."""
     if embedder is None:
         from retrieval.embedder import SentenceTransformerEmbedder
 
-        embedder = SentenceTransformerEmbedder(settings.embedding_model)
-    return Index(settings, embedder, ChromaStore(settings, embedder), BM25Index(settings.bm25_dir))
+        embedder = SentenceTransformerEmbedder(config.embedding_model)
+    return Index(config, embedder, ChromaStore(config, embedder), BM25Index(config.bm25_dir))

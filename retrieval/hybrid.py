@@ -7,9 +7,9 @@ import threading
 
 import numpy as np
 
-from app.settings import RetrievalMode
 from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import ChromaStore
+from retrieval.config import RetrievalMode
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.types import Hit
 

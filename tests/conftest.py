@@ -50,7 +50,7 @@ def embedder():
 
 @pytest.fixture
 def empty_index(tmp_path, embedder):
-    from retrieval import open_index
+    from app.wiring import open_index
 
     return open_index(make_settings(tmp_path / "store"), embedder=embedder)
 
@@ -58,8 +58,8 @@ def empty_index(tmp_path, embedder):
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory, embedder):
     """The sample documents, ingested once. Tests must not write to it."""
+    from app.wiring import open_index
     from ingest import ingest_paths
-    from retrieval import open_index
 
     index = open_index(
         make_settings(tmp_path_factory.mktemp("samples") / "store"), embedder=embedder

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from app.settings import REPO_ROOT, SAMPLE_DOCS_DIR
+from app.wiring import open_index, retrieval_config
 from ingest import ingest_paths, list_documents, rebuild
 from ingest.chunking import chunk_pages
 from ingest.loaders import load
-from retrieval import open_index
 from retrieval.bm25_index import BM25Index
-from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL, writer_lock
+from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL
 from retrieval.types import Chunk
+from retrieval.writer_lock import writer_lock
 from tests.conftest import make_settings, module_env, run_module
 
 WORDS = (
@@ -70,7 +71,7 @@ def assert_consistent(settings, embedder, versions: Versions):
         assert set(state.ids) == versions.ids[(source, doc_id)], f"{source}: partial"
         stored |= set(state.ids)
     assert stored == set(index.store.all_ids())
-    bm25 = BM25Index(settings.bm25_dir)
+    bm25 = BM25Index(retrieval_config(settings).bm25_dir)
     assert bm25.load()
     assert {d.id for d in bm25._docs} == stored
     return index
@@ -163,7 +164,7 @@ def test_kill_minus_nine_at_ten_moments(tmp_path, embedder):
         index = assert_consistent(settings, embedder, versions)
         if round_no == len(KILLS) - 1:
             break
-        with writer_lock(settings):
+        with writer_lock(settings.data_dir):
             # the next round's process loads its model meanwhile, then waits for this lock
             run = Watched(docs, settings.data_dir)
             # finish the killed job (in-process: a CLI run would cost another model load)
@@ -182,7 +183,7 @@ def test_kill_minus_nine_at_ten_moments(tmp_path, embedder):
 
 # ---- a half-written document, made by hand -----------------------------------------------------
 def test_half_written_document_is_removed_at_the_next_open(empty_index, embedder):
-    settings = empty_index.settings
+    settings = make_settings(empty_index.config.data_dir)
     chunks = [Chunk(f"Clause {i} of the tenancy rules.", "lease.txt", None, "d1") for i in range(5)]
     whole = [Chunk("The office closes at 18:00.", "hours.txt", None, "d2")]
     empty_index.store.put_document(whole, embedder.embed([whole[0].text]), added_at="2026")
@@ -210,13 +211,13 @@ def test_interrupted_rebuild_is_finished_at_the_next_open(empty_index, embedder,
         def embed(self, texts):
             raise MemoryError("killed mid-rebuild")
 
-    dying = open_index(empty_index.settings, embedder=Dies())
+    dying = open_index(make_settings(empty_index.config.data_dir), embedder=Dies())
     with pytest.raises(MemoryError):
         rebuild(dying)
-    assert (empty_index.settings.data_dir / REBUILD_JOURNAL).exists()
+    assert (empty_index.config.data_dir / REBUILD_JOURNAL).exists()
 
-    reopened = open_index(empty_index.settings, embedder=embedder)
-    assert not (empty_index.settings.data_dir / REBUILD_JOURNAL).exists()
+    reopened = open_index(make_settings(empty_index.config.data_dir), embedder=embedder)
+    assert not (empty_index.config.data_dir / REBUILD_JOURNAL).exists()
     assert sorted(reopened.store.all_ids()) == before
     assert reopened.store.verify() == []
     hits = reopened.retriever(floor=-1).search("annual leave days", 1)
@@ -237,11 +238,11 @@ def test_disk_full_at_bm25_save_leaves_the_previous_index_serving(
     empty_index, docs_folder, monkeypatch
 ):
     assert ingest_paths(empty_index, [docs_folder]).ok
-    bm25_dir = empty_index.settings.bm25_dir
+    bm25_dir = empty_index.config.bm25_dir
     pointer = (bm25_dir / "CURRENT").read_text()
-    serving = open_index(empty_index.settings, embedder=empty_index.embedder).retriever(
-        mode="bm25", floor=-1
-    )
+    serving = open_index(
+        make_settings(empty_index.config.data_dir), embedder=empty_index.embedder
+    ).retriever(mode="bm25", floor=-1)
 
     import retrieval.bm25_index as bm25_module
 
@@ -280,7 +281,7 @@ def test_second_writer_waits_or_names_the_holder(tmp_path, embedder):
     (a / "gym.txt").write_text("The company gym opens at 06:30 on weekdays.\n")
     (b / "locker.txt").write_text("Lockers are assigned by the facilities team.\n")
 
-    with writer_lock(settings):  # this test is the writer in progress
+    with writer_lock(settings.data_dir):  # this test is the writer in progress
         env = module_env(settings.data_dir)
         impatient = subprocess.Popen(
             [sys.executable, "-m", "ingest", str(a), "--quiet", "--lock-timeout", "1"],
@@ -387,10 +388,10 @@ def test_store_failure_stops_the_run_and_the_next_start_cleans_up(
     assert "store error: OSError" in report.results[1].reason
     assert report.results[2].reason == "not attempted: the store could not be written"
     assert "run the command again" in report.errors[0]
-    assert (empty_index.settings.data_dir / DIRTY).exists()
+    assert (empty_index.config.data_dir / DIRTY).exists()
 
     del store.add
-    reopened = open_index(empty_index.settings, embedder=embedder)
+    reopened = open_index(make_settings(empty_index.config.data_dir), embedder=embedder)
     assert [d.source for d in list_documents(reopened)] == ["laptop.md"]
     assert ingest_paths(reopened, [docs_folder]).ok
     assert len(list_documents(reopened)) == 3 and reopened.store.verify() == []

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from app.settings import SAMPLE_DOCS_DIR
+from app.wiring import ingest_config, open_index, retrieval_config
 from ingest import ingest_paths, list_documents
 from ingest.loaders import LOADERS, Page, decode_text, looks_binary
-from retrieval import open_index
 from retrieval.bm25_index import BM25Index
 from tests.conftest import make_settings, run_module
 
@@ -147,17 +147,18 @@ def test_hostile_corpus(hostile, tmp_path, embedder, monkeypatch):
     monkeypatch.setitem(LOADERS, ".slow", load_slowly)
     settings = make_settings(tmp_path / "store", max_file_mb=0.5, file_timeout_s=3)
     index = open_index(settings, embedder=embedder)
+    limits = ingest_config(settings)  # max_file_mb 0.5, file_timeout_s 3
 
     # the good files first, to see that the hostile run leaves them as they were
     good = tmp_path / "good"
     good.mkdir()
     for name in ("a_good.txt", "b_good.pdf"):
         shutil.copy(hostile / name, good / name)
-    assert ingest_paths(index, [good]).ok
+    assert ingest_paths(index, [good], config=limits).ok
     before = sorted(index.store.all_ids())
 
     started = time.monotonic()
-    report = ingest_paths(index, [hostile])
+    report = ingest_paths(index, [hostile], config=limits)
     elapsed = time.monotonic() - started
     by_source = {r.source: r for r in report.results}
 
@@ -180,7 +181,7 @@ def test_hostile_corpus(hostile, tmp_path, embedder, monkeypatch):
     assert docs["owner_only.pdf"].pages == 10 and docs["b_good.pdf"].pages == 2
     assert set(before) <= set(index.store.all_ids())
     assert index.store.verify() == []
-    bm25 = BM25Index(settings.bm25_dir)
+    bm25 = BM25Index(retrieval_config(settings).bm25_dir)
     assert bm25.load() and len(bm25) == index.store.count()
 
     hits = index.retriever(mode="bm25", floor=-1).search("Größe Übungsräume Brötchen", 1)
@@ -189,7 +190,7 @@ def test_hostile_corpus(hostile, tmp_path, embedder, monkeypatch):
     assert hits[0].source == "utf16.txt" and "café" in hits[0].text
 
     # a second run: the bad files fail again, nothing else moves
-    again = {r.source: r.status for r in ingest_paths(index, [hostile]).results}
+    again = {r.source: r.status for r in ingest_paths(index, [hostile], config=limits).results}
     assert all(again[name] == "failed" for name in EXPECTED_FAILURES)
     assert sorted(index.store.all_ids()) == sorted(set(index.store.all_ids()))
     assert index.store.verify() == []

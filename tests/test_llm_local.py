@@ -16,6 +16,7 @@ import pytest
 
 from app.errors import ConfigError, LLMError
 from app.settings import load_settings
+from app.wiring import make_llm
 from llm.local import LocalLLM, parse_max_memory, split_gguf, summarise_device_map
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -163,7 +164,7 @@ def test_device_map_summary_groups_by_device_in_order():
 def test_from_settings_reads_model_gguf_and_caps(monkeypatch, tmp_path):
     monkeypatch.delenv("RAG_LLM_MODEL", raising=False)
     with pytest.raises(ConfigError, match="RAG_LLM_MODEL"):
-        LocalLLM.from_settings(load_settings(llm_backend="local"))
+        make_llm(load_settings(llm_backend="local"))
     settings = load_settings(
         llm_backend="local",
         llm_model="/models/smol::smol.gguf",
@@ -171,7 +172,7 @@ def test_from_settings_reads_model_gguf_and_caps(monkeypatch, tmp_path):
         llm_max_memory='{"0": "18GiB", "cpu": "30GiB"}',
         max_new_tokens=9,
     )
-    llm = LocalLLM.from_settings(settings)  # loads nothing until asked
+    llm = make_llm(settings)  # loads nothing until asked
     assert (llm.model_name, llm.gguf_file) == ("/models/smol", "smol.gguf")
     assert llm.max_memory == {0: "18GiB", "cpu": "30GiB"}
     assert llm.name == "local: /models/smol::smol.gguf (transformers)"

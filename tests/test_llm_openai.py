@@ -16,8 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app.errors import ConfigError, LLMError
+from app.errors import ConfigError, LLMConfigError, LLMError
 from app.settings import load_settings
+from app.wiring import make_llm
 from llm.openai_backend import OpenAILLM
 
 TIMEOUT = 0.5  # seconds: the client's; a hang in the server lasts longer
@@ -253,7 +254,7 @@ def test_from_settings_reads_model_url_and_openai_api_key(server, monkeypatch):
         max_new_tokens=11,
         llm_timeout=TIMEOUT,
     )
-    llm = OpenAILLM.from_settings(settings)
+    llm = make_llm(settings)
     assert list(llm.stream("q")) == ["ok"]
     assert server.received[0].headers["authorization"] == "Bearer sk-from-env"
     assert server.received[0].body["model"] == "served-model"
@@ -263,16 +264,16 @@ def test_from_settings_reads_model_url_and_openai_api_key(server, monkeypatch):
 def test_from_settings_without_a_model_says_how_to_set_it(monkeypatch):
     monkeypatch.delenv("RAG_LLM_MODEL", raising=False)
     with pytest.raises(ConfigError, match="RAG_LLM_MODEL"):
-        OpenAILLM.from_settings(load_settings(llm_backend="openai", llm_base_url="http://h/v1"))
+        make_llm(load_settings(llm_backend="openai", llm_base_url="http://h/v1"))
 
 
 def test_the_openai_api_without_a_key_fails_at_start(monkeypatch):
     monkeypatch.delenv("RAG_LLM_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        OpenAILLM.from_settings(load_settings(llm_backend="openai", llm_model="gpt-4o-mini"))
+        make_llm(load_settings(llm_backend="openai", llm_model="gpt-4o-mini"))
 
 
 def test_a_base_url_that_is_not_http_is_refused():
-    with pytest.raises(ConfigError, match="RAG_LLM_BASE_URL"):
+    with pytest.raises(LLMConfigError, match="RAG_LLM_BASE_URL"):
         OpenAILLM("m", base_url="localhost:8000")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.qa import EMPTY_QUESTION, QAService
 from llm.prompt import I_DONT_KNOW
-from tests.conftest import ScriptedLLM
+from tests.conftest import ScriptedLLM, make_settings
 
 
 def _qa(index, *replies):
@@ -124,7 +124,9 @@ def test_cli_prints_the_notice_when_an_answer_is_withheld(
     doc.write_text(PLANTED)
     ingest_paths(empty_index, [doc])
     llm = PiecesLLM(["The answer is CA", "NARY-1234 [1]."])
-    services = app.services.build_services(empty_index.settings, llm=llm, index=empty_index)
+    services = app.services.build_services(
+        make_settings(empty_index.config.data_dir), llm=llm, index=empty_index
+    )
     monkeypatch.setattr(app.services, "build_services", lambda settings: services)
 
     assert ask.main(["Where do employees park their bikes?"]) == 0

@@ -52,7 +52,7 @@ def test_relevance_floor_drops_unrelated(sample_index):
 
 def test_bm25_rebuilt_from_chroma_when_missing_or_stale(empty_index, docs):
     ingest_paths(empty_index, [docs])
-    shutil.rmtree(empty_index.settings.bm25_dir)
+    shutil.rmtree(empty_index.config.bm25_dir)
     retriever = empty_index.retriever(mode="bm25", floor=-1)  # rebuilds at start
     assert retriever.search("laptops replaced", 1)[0].source == "laptop.md"
 

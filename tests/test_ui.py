@@ -25,7 +25,7 @@ def test_empty_index_says_how_to_add_documents(app_env, monkeypatch):
 
 def test_ask_and_see_answer_with_sources(sample_index, monkeypatch):
     """The real app, real index and the real embedded model behind the chat input."""
-    monkeypatch.setenv("RAG_DATA_DIR", str(sample_index.settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(sample_index.config.data_dir))
     at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=240).run()
     assert [m.value for m in at.sidebar.metric] == ["4", str(sample_index.store.count())]
     assert any("Qwen2.5" in c.value for c in at.sidebar.caption)

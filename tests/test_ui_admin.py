@@ -60,7 +60,7 @@ def fresh_process_throttle(monkeypatch):
 
 @pytest.fixture
 def services(tmp_path, embedder):
-    from retrieval import open_index
+    from app.wiring import open_index
 
     settings = make_settings(tmp_path / "store", admin_password_hash=HASH, upload_max_mb=1)
     return build_services(settings, llm=ScriptedLLM(), index=open_index(settings, embedder))
@@ -184,12 +184,12 @@ def test_hostile_names_and_oversize_files_are_refused(services):
 
 
 def test_upload_while_another_ingest_writes_says_why(services, monkeypatch):
-    from retrieval.chroma_store import writer_lock
+    from retrieval.writer_lock import writer_lock
 
     monkeypatch.setattr(uploads, "LOCK_TIMEOUT", 0.5)
     at = _sign_in(_start(services), PASSWORD)
     at.file_uploader[0].set_value(("zephyr_room.txt", FACT.encode(), "text/plain")).run()
-    with writer_lock(services.settings):  # as `python -m ingest` holds it while it runs
+    with writer_lock(services.settings.data_dir):  # as `python -m ingest` holds it while it runs
         at.button(key="add_uploads").click().run()
     assert not at.exception
     assert "Another" in at.error[0].value or "lock" in at.error[0].value, at.error[0].value
@@ -246,7 +246,7 @@ def test_single_sign_on_admin_by_email(services):
 def test_role_is_checked_again_on_every_rerun(tmp_path, embedder):
     """The hash comes from st.secrets here; when it changes, the signed-in session is no
     longer admin on its next rerun."""
-    from retrieval import open_index
+    from app.wiring import open_index
 
     settings = make_settings(tmp_path / "store")
     services = build_services(settings, llm=ScriptedLLM(), index=open_index(settings, embedder))
@@ -261,7 +261,7 @@ def test_role_is_checked_again_on_every_rerun(tmp_path, embedder):
 
 
 def test_without_a_password_hash_the_sidebar_says_how_to_enable_admins(tmp_path, embedder):
-    from retrieval import open_index
+    from app.wiring import open_index
 
     settings = make_settings(tmp_path / "store")
     services = build_services(settings, llm=ScriptedLLM(), index=open_index(settings, embedder))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-import ingest
 from app import uploads
-from app.errors import RagError
+from app.errors import USER_ERRORS
 from app.services import Services
 from app.ui import auth
 from app.ui.render import inert_markdown
@@ -89,12 +88,13 @@ def _add(services: Services, who: auth.Identity, files: list[uploads.Upload]) ->
         try:
             report = uploads.ingest_uploads(
                 services.index,
+                services.settings,
                 files,
                 added_by=who.name,
                 lock_timeout=uploads.LOCK_TIMEOUT,
                 on_result=progress,
             )
-        except RagError as exc:  # StoreError: another ingest holds the lock
+        except USER_ERRORS as exc:  # StoreError: another ingest holds the lock
             status.update(label="Stopped", state="error")
             st.error(str(exc))
             return
@@ -111,8 +111,8 @@ def _add(services: Services, who: auth.Identity, files: list[uploads.Upload]) ->
 def _table(services: Services) -> None:
     st.subheader("Indexed documents")
     try:
-        rows = ingest.list_documents(services.index)
-    except RagError as exc:
+        rows = uploads.list_documents(services.index)
+    except USER_ERRORS as exc:
         st.error(str(exc))
         return
     if not rows:
@@ -150,8 +150,10 @@ def _table(services: Services) -> None:
     yes, no = st.columns(2)
     if yes.button("Yes, delete", type="primary", key="confirm_delete"):
         try:
-            uploads.remove_documents(services.index, pending, lock_timeout=uploads.LOCK_TIMEOUT)
-        except RagError as exc:
+            uploads.remove_documents(
+                services.index, services.settings, pending, lock_timeout=uploads.LOCK_TIMEOUT
+            )
+        except USER_ERRORS as exc:
             st.error(str(exc))
             return
         finally:
@@ -170,8 +172,8 @@ def _reindex(services: Services) -> None:
     if st.button("Re-index all", key="reindex"):
         with st.spinner("Re-indexing…"):
             try:
-                chunks = ingest.rebuild(services.index, lock_timeout=uploads.LOCK_TIMEOUT)
-            except RagError as exc:
+                chunks = uploads.rebuild(services.index)
+            except USER_ERRORS as exc:
                 st.error(str(exc))
                 return
         st.session_state[_NOTICE] = ("success", f"Re-indexed all documents: {chunks} chunks.")

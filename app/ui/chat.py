@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.errors import RagError
+from app.errors import USER_ERRORS
 from app.qa import EMPTY_QUESTION
 from app.services import Services
 from app.ui.render import inert_markdown, source_label
@@ -59,7 +59,7 @@ def render(services: Services) -> None:
                 text += token
                 placeholder.markdown(inert_markdown(text) + " ▌")
             answer = stream.result().to_json()
-        except RagError as exc:
+        except USER_ERRORS as exc:
             st.error(str(exc))
             return
         placeholder.markdown(inert_markdown(answer["answer"]))

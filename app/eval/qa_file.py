@@ -1,0 +1,87 @@
+"""The QA file: one JSON object per line, each a question with what a right answer says.
+
+known answers, prints a summary table, and writes a per-question CSV, a Markdown report and
+the summary as JSON to --out.
+
+Each line of QA.jsonl is ``{"id", "question", "answers": [...], "source": file or null,
+"page": int or null}``. ``answers: []`` with ``source: null`` is a question the documents do
+not answer: the right reply is "I don't know." Optional keys: ``"tokens": [...]``, words a
+right answer must contain (reported as token presence), and ``"match": "reference"`` when
+``answers`` holds a long reference answer rather than short accepted ones (then accuracy is
+not graded; token F1, token presence and the judge still are).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.errors import RagError
+
+Match = Literal["contains", "reference"]
+
+
+# ---- the QA file --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    source: str | None
+    page: int | None
+    tokens: tuple[str, ...] = ()
+    match: Match = "contains"
+
+    @property
+    def answerable(self) -> bool:
+        return self.source is not None or bool(self.answers)
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    """Read a QA jsonl file; a malformed line stops with its line number."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RagError(f"{path}: cannot read the QA file ({exc.strerror or exc})") from None
+    items: list[QAItem] = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            answers = row.get("answers") or []
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise ValueError('"answers" must be a list of strings')
+            match = row.get("match", "contains")
+            if match not in ("contains", "reference"):
+                raise ValueError('"match" must be "contains" or "reference"')
+            page = row.get("page")
+            item = QAItem(
+                id=str(row["id"]),
+                question=str(row["question"]),
+                answers=tuple(answers),
+                source=row.get("source"),
+                page=None if page is None else int(page),
+                tokens=tuple(str(t) for t in row.get("tokens") or ()),
+                match=match,
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise RagError(f"{path}, line {n}: not a QA item ({exc})") from None
+        items.append(item)
+    if not items:
+        raise RagError(f"{path}: no questions in the file")
+    return items
+
+
+def spread(items: Sequence[QAItem], limit: int | None) -> list[QAItem]:
+    """``limit`` items spread evenly over the file, so a short run still mixes the kinds of
+    question a file groups together (answerable first, unanswerable last in dev.jsonl)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    if limit <= 0:
+        return []
+    return [items[math.floor(i * len(items) / limit)] for i in range(limit)]

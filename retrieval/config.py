@@ -1,0 +1,50 @@
+"""What retrieval needs to know, as plain values. ``app`` maps its settings onto these; a
+script or a test builds them directly (``RetrievalConfig(data_dir=Path("store"))``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+RETRIEVAL_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Where the stores live and how a search runs.
+
+    ``data_dir`` holds the embedded Chroma store, the BM25 index, the writer lock and the
+    markers that keep processes in step; with ``chroma_host`` set, the chunks live in that
+    Chroma server instead (the rest stays under ``data_dir``)."""
+
+    data_dir: Path
+    collection: str = "handbook"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    mode: RetrievalMode = "hybrid"
+    candidates: int = 20  # hits each side contributes before fusion
+    rrf_k: int = 60  # reciprocal-rank-fusion constant
+    relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
+
+    def __post_init__(self) -> None:
+        if self.mode not in RETRIEVAL_MODES:
+            raise ValueError(
+                f"unknown retrieval mode {self.mode!r}; choose one of: hybrid, dense, bm25"
+            )
+
+    # one place that knows the layout of the data dir
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.data_dir / "ingest.lock"
