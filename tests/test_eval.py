@@ -197,7 +197,7 @@ def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
     assert (out / f"{stem}.md").read_text().startswith("# Evaluation: dev")
     with open(out / f"{stem}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 73
+    assert len(rows) == 92
     summary = json.loads((out / f"{stem}.json").read_text())
     assert summary["answerable"] == 59 and summary["answers"] is None
     for mode in ("bm25", "dense", "hybrid"):
