@@ -33,6 +33,7 @@ def main() -> None:
     except USER_ERRORS as exc:
         st.error(str(exc))
         st.stop()
+    services.warm_up()  # the model loads in the background while the page is used
     shell.run(services)
 
 

@@ -71,7 +71,7 @@ def make_llm(settings: Settings) -> LLM:
 
             return EmbeddedLLM(
                 settings.models_dir,
-                context_tokens=settings.context_tokens,
+                context_tokens=settings.llm_context_window,
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
                 threads=settings.threads,

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         llm = EmbeddedLLM(
             settings.models_dir,
-            context_tokens=settings.context_tokens,
+            context_tokens=settings.llm_context_window,
             max_new_tokens=settings.max_new_tokens,
             temperature=settings.temperature,
             threads=settings.threads,

@@ -287,6 +287,15 @@ class ChromaStore:
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         return {m["doc_id"] for m in got["metadatas"] if m}
 
+    def page_chunks(self, source: str, page: int | None) -> list[str]:
+        """The texts of the chunks of one page of ``source`` (of the whole file when
+        ``page`` is None), in the order they were written, which is the page's order."""
+        where: dict = {"source": source}
+        if page is not None:
+            where = {"$and": [{"source": source}, {"page": page}]}
+        got = self.collection().get(where=where, include=["documents"])
+        return [t for t in got["documents"] or [] if t]
+
     def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None]]:
         """Every stored chunk as (id, text, source, page), in batches."""
         for cid, text, meta in self.records(include=["documents", "metadatas"]):

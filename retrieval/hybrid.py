@@ -11,7 +11,7 @@ from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import ChromaStore
 from retrieval.config import RetrievalMode
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.types import Hit
+from retrieval.types import Embedder, Hit
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class HybridRetriever:
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
         self._lock = threading.Lock()
         self.sync_bm25()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model that embeds questions (and the stored chunks)."""
+        return self.store.embedder
 
     def sync_bm25(self) -> None:
         """Make the BM25 index agree with Chroma: load it, or rebuild it from Chroma when it

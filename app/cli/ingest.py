@@ -9,6 +9,7 @@ be written, 2 for a usage error (nothing touched)."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             config=ingest_config(settings),
             progress=not args.quiet,
             lock_timeout=args.lock_timeout,
-            added_by=args.added_by,
+            added_by=args.added_by or f"command line ({_user()})",
         )
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -92,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Ingested into {settings.data_dir}: {report.summary()}")
     _print_holdings(index)
     return 0 if report.ok else 1
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "unknown user"
 
 
 def _print_holdings(index) -> None:

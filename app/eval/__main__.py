@@ -143,7 +143,13 @@ def _run(args: argparse.Namespace, items: list[QAItem], settings: Settings) -> i
 
         llm = make_llm(settings)
         llm_name = llm.name
-        qa = QAService(index.retriever(mode), llm, top_k=settings.top_k, prompt=args.prompt)
+        qa = QAService(
+            index.retriever(mode),
+            llm,
+            top_k=settings.top_k,
+            prompt=args.prompt,
+            context_tokens=settings.context_tokens,
+        )
         answers = evaluate_answers(qa, items, judge=llm if args.judge else None, progress=progress)
         summary = summarize_answers(items, answers)
 

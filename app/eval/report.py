@@ -23,6 +23,9 @@ RETRIEVAL_ROWS = [
     ("right document in top 5", "doc_hit@5"),
     ("floor refuses answerable", "floor_refused_answerable"),
     ("floor refuses unanswerable", "floor_refused_unanswerable"),
+    ("best-separating floor (cosine)", "best_floor"),
+    ("... it refuses answerable", "best_floor_refused_answerable"),
+    ("... it refuses unanswerable", "best_floor_refused_unanswerable"),
     ("retrieval p50 (ms)", "retrieval_p50_s"),
     ("retrieval p95 (ms)", "retrieval_p95_s"),
 ]
@@ -31,14 +34,22 @@ ANSWER_ROWS = [
     ("token F1 (best accepted answer)", "token_f1"),
     ("token presence", "token_presence"),
     ("judge accuracy", "judge_accuracy"),
-    ("citations include the expected source (as shown)", "citation_hit"),
-    ("... counting only the model's own citations", "model_citation_hit"),
-    ("answers the model cited itself", "cited_by_model"),
+    ("citations include the expected source", "citation_hit"),
+    ("citation precision (on the expected source / all)", "citation_precision"),
+    ("cited the right page", "page_hit"),
+    ("answers with a supported citation", "has_citation"),
+    ("answers whose every sentence is supported", "all_supported"),
+    ("quotes found verbatim in their chunk", "quotes_verbatim"),
+    ("unsupported sentences per answer", "unsupported_per_answer"),
+    ("... the model's own [n] kept by the check", "model_citation_hit"),
+    ("answers where the model cited the right resource itself", "cited_by_model"),
+    ("answer length p50 (characters, answered)", "answer_chars_p50"),
     ('unanswerable answered "I don\'t know"', "refused_unanswerable"),
     ("answerable wrongly refused", "refused_answerable"),
     ("retrieval p50 / p95 (s)", "retrieval"),
     ("first token p50 / p95 (s)", "first_token"),
     ("total p50 / p95 (s)", "total"),
+    ("answer check p50 / p95 (s)", "check"),
 ]
 
 
@@ -61,7 +72,7 @@ def retrieval_table(by_mode: dict[str, dict]) -> list[list[str]]:
 def answer_table(summary: dict) -> list[list[str]]:
     rows = [["metric", "value"]]
     for label, key in ANSWER_ROWS:
-        if key in ("retrieval", "first_token", "total"):
+        if key in ("retrieval", "first_token", "total", "check"):
             p50, p95 = summary[f"{key}_p50_s"], summary[f"{key}_p95_s"]
             value = "n/a" if _fmt(p50) == "n/a" else f"{p50:.2f} / {p95:.2f}"
         else:

@@ -122,7 +122,7 @@ def _table(services: Services) -> None:
         [
             {
                 "Name": r.name,
-                "Pages": r.pages or None,
+                "Pages": str(r.pages) if r.pages else "—",  # text files have no pages
                 "Chunks": r.chunks,
                 "Added": _when(r.added_at),
                 "Added by": r.added_by or "",
