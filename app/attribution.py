@@ -442,7 +442,7 @@ class SentenceSupport:
     """One answer sentence and what supports it.
 
     ``text`` is the sentence as the model wrote it, markers stripped; ``start``/``end``
-    locate it in ``Attribution.text`` (without its marker), so a UI can mark it. ``n`` is the
+    locate it in ``Attribution.text`` as shown, with its checked [n], so a UI can mark it. ``n`` is the
     supporting resource (None: unsupported), ``quote`` the supporting sentence(s), verbatim
     from that resource's text, ``score`` the match score (the best candidate's when
     unsupported), ``cited`` the valid numbers the model wrote, ``reason`` why it failed.
