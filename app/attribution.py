@@ -442,7 +442,7 @@ class SentenceSupport:
     """One answer sentence and what supports it.
 
     ``text`` is the sentence as the model wrote it, markers stripped; ``start``/``end``
-    locate it in ``Attribution.text`` (without its marker), so a UI can mark it. ``n`` is the
+    locate it in ``Attribution.text`` as shown, with its checked [n], so a UI can mark it. ``n`` is the
     supporting resource (None: unsupported), ``quote`` the supporting sentence(s), verbatim
     from that resource's text, ``score`` the match score (the best candidate's when
     unsupported), ``cited`` the valid numbers the model wrote, ``reason`` why it failed.
@@ -606,6 +606,64 @@ def _vectors(embedder: Embedder | Callable[[list[str]], list[list[float]]], text
         return embed(texts)
 
 
+def _candidates(
+    per_resource: list[list[_ResSentence]],
+    terms: frozenset[str],
+    nums: frozenset[tuple[str, ...]],
+    neighbours: int = 1,
+) -> set[tuple[int, int]]:
+    """The resource sentences, as (n, index), that share a subject word or a number with
+    ``terms``/``nums``, with ``neighbours`` sentences either side."""
+    out: set[tuple[int, int]] = set()
+    for sents in per_resource:
+        for s in sents:
+            if (s.numbers & nums) or _covered(terms, set(s.subject | s.tokens)):
+                out.update((s.n, s.index + d) for d in range(-neighbours, neighbours + 1))
+    return out
+
+
+def _possible(claims: list[_Claim], per_resource: list[list[_ResSentence]]) -> set[tuple[int, int]]:
+    """The resource sentences, as (n, index), of every window that passes the exact rules
+    for some claim (its numbers, and at least one subject word): the only ones that can
+    support anything, so the only ones the embedding model needs to see (it is nearly all of
+    the check's cost). Skipping the others changes no decision."""
+    out: set[tuple[int, int]] = set()
+    for claim in claims:
+        if not claim.is_claim:
+            continue
+        for sents in per_resource:
+            for i in range(len(sents)):
+                for first, last in ((i, i), (i - 1, i), (i, i + 1)):
+                    if first < 0 or last >= len(sents):
+                        continue
+                    # score 1.0: a window with any subject word may still pass on similarity
+                    if _check_window(claim, sents, first, last, 1.0) is None:
+                        out.update((sents[0].n, j) for j in range(first, last + 1))
+    return out
+
+
+def _cosines(
+    embedder: Embedder | Callable[[list[str]], list[list[float]]],
+    queries: list[str],
+    targets: list[str],
+    wanted: list[bool],
+) -> list[list[float]]:
+    """Cosine of every query with every wanted target, in one embedding call; 0.0 for the
+    targets left out."""
+    keep = [j for j, w in enumerate(wanted) if w]
+    vectors = _vectors(embedder, queries + [targets[j] for j in keep]) if queries else []
+    sims = _similarities(
+        vectors, range(len(queries)), range(len(queries), len(queries) + len(keep))
+    )
+    rows = []
+    for row in sims:
+        full = [0.0] * len(targets)
+        for j, value in zip(keep, row, strict=True):
+            full[j] = value
+        rows.append(full)
+    return rows
+
+
 def _similarities(vectors, rows: range, cols: range) -> list[list[float]]:
     try:
         import numpy as np
@@ -730,10 +788,9 @@ def _best_windows(
                     candidates.append((-score, last - first, first, last))
         for neg, _, first, last in sorted(set(candidates)):
             window = _Window(r + 1, first, last, -neg)
-            if window.score < MIN_SCORE:
+            reason = _check_window(claim, sents, first, last, window.score)
+            if reason is None and window.score < MIN_SCORE:
                 reason = "not similar enough to any resource sentence"
-            else:
-                reason = _check_window(claim, sents, first, last, window.score)
             if reason is None:
                 passing[r + 1] = window
                 break
@@ -779,10 +836,12 @@ def attribute(
     for sents in per_resource:
         offsets.append(total)
         total += len(sents)
+    wanted = _possible(claims, per_resource)
+    if question:  # to rank the closest passages, should nothing support the answer
+        wanted |= _candidates(per_resource, subject_terms(question), numbers(question), 0)
     res_texts = [_mask_numbers(resources[s.n - 1].text[s.span.start : s.span.end]) for s in flat]
     queries = [_mask_numbers(c.text) for c in claims] + ([question] if question else [])
-    vectors = _vectors(embedder, queries + res_texts)
-    cos = _similarities(vectors, range(len(queries)), range(len(queries), len(queries) + total))
+    cos = _cosines(embedder, queries, res_texts, [(s.n, s.index) in wanted for s in flat])
 
     supports: list[SentenceSupport] = []
     used: dict[int, list[str]] = {}  # n -> quotes, in order of first use
