@@ -10,6 +10,8 @@ their sentences are verbatim runs of the chunk's text joined by " … " where a 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ GAP = " … "
 # budget allows: the sentence before often names the subject ("Travel expenses."), the one
 # after its conditions.
 WINDOW = 1
+MIN_CHARS = 60  # every resource keeps at least this much: its number stays meaningful
 
 
 @dataclass(frozen=True)
@@ -46,25 +49,24 @@ def tokens(text: str) -> int:
 
 
 def _excerpt(res: Resource, sents: list[ScoredSentence], budget_chars: int) -> str:
-    """The best sentences of one resource within ``budget_chars``, in document order."""
+    """The best sentences of one resource within ``budget_chars``, in document order; when
+    not even the best sentence fits, its beginning, cut at a word."""
     if len(res.text) <= budget_chars or not sents:
         return res.text
     chosen: set[int] = set()
     used = 0
     for best in sorted(sents, key=lambda s: -s.score):
         window = range(max(0, best.index - WINDOW), min(len(sents), best.index + WINDOW + 1))
-        added = [i for i in window if i not in chosen]
-        cost = sum(sents[i].span.end - sents[i].span.start + 1 for i in added)
-        if chosen and used + cost > budget_chars:
-            # the window does not fit: the best sentence alone may
-            alone = best.span.end - best.span.start + 1
-            if best.index in chosen or used + alone > budget_chars:
-                continue
-            added, cost = [best.index], alone
-        chosen.update(added)
-        used += cost
-        if used >= budget_chars:
-            break
+        for added in ([i for i in window if i not in chosen], [best.index]):
+            cost = sum(sents[i].span.end - sents[i].span.start + len(GAP) for i in added)
+            if added and used + cost <= budget_chars:
+                chosen.update(added)
+                used += cost
+                break
+    if not chosen:
+        best = max(sents, key=lambda s: s.score).span
+        cut = res.text[best.start : best.start + budget_chars].rsplit(" ", 1)[0]
+        return cut + " …"
     groups: list[list[int]] = []
     for i in sorted(chosen):
         if groups and i == groups[-1][-1] + 1:
@@ -87,11 +89,41 @@ def select_excerpts(
     preview = best_passage(hits[:1], scored[:1]) if hits else None
     if budget is None or sum(tokens(h.text) for h in hits) <= budget:
         return Excerpts(list(hits), preview, scored)
-    # rank weights 1, 1/2, 1/3, ... normalised: with 5 resources the first gets 44 %
+    # rank weights 1, 1/2, 1/3, ... : with 5 resources the first gets 44 % of the budget;
+    # what a resource leaves unused goes to the ones after it
     weights = [1 / r for r in range(1, len(hits) + 1)]
-    total = sum(weights)
+    left = budget * CHARS_PER_TOKEN
     out: list[Resource] = []
-    for hit, sents, w in zip(hits, scored, weights, strict=True):
-        chars = int(budget * CHARS_PER_TOKEN * w / total)
-        out.append(Excerpt(_excerpt(hit, sents, chars), hit.source, hit.page))
+    for i, (hit, sents) in enumerate(zip(hits, scored, strict=True)):
+        chars = max(MIN_CHARS, int(left * weights[i] / sum(weights[i:])))
+        text = _excerpt(hit, sents, chars)
+        left -= len(text)
+        out.append(Excerpt(text, hit.source, hit.page))
     return Excerpts(out, preview, scored)
+
+
+class CachedEmbedder:
+    """An embedder that remembers the vectors of the last ``size`` texts it embedded.
+
+    The prompt's excerpts and the answer check embed the same resource sentences for one
+    question, and popular chunks come back question after question; each is embedded once.
+    Thread-safe: chat sessions share one."""
+
+    def __init__(self, embedder: Embedder, size: int = 8192) -> None:
+        self._embedder = embedder
+        self._size = size
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in known:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        fresh = dict(zip(missing, self._embedder.embed(missing), strict=True)) if missing else {}
+        with self._lock:
+            self._cache.update(fresh)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return [known[t] if t in known else fresh[t] for t in texts]

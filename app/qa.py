@@ -18,7 +18,7 @@ from app import guard
 from app.attribution import Attribution, Passage, Refusal, SentenceSupport, check_answer
 from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
-from app.context import Excerpts, select_excerpts
+from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
 from llm.prompt import I_DONT_KNOW, build_prompt
 from retrieval.types import Embedder, Hit, Retriever
@@ -235,9 +235,10 @@ class QAService:
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
         self.prompt = prompt  # a name in llm.prompt.PROMPTS
         self.condense_with_model = condense_with_model
-        self.embedder = embedder or getattr(retriever, "embedder", None)
-        if self.embedder is None:
+        embedder = embedder or getattr(retriever, "embedder", None)
+        if embedder is None:
             raise ValueError("QAService needs an embedder for the answer check")
+        self.embedder = CachedEmbedder(embedder)
         self.context_tokens = context_tokens
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:

@@ -314,15 +314,15 @@ def test_five_sessions_keep_their_own_history(services):
     ingest_paths(services.index, [doc])
     sessions = [_start(services) for _ in range(5)]
     for i, at in enumerate(sessions):  # one turn each, interleaved
-        services.llm.replies.append(f"Answer for session {i} [1].")
+        services.llm.replies.append(f"Meeting room number {i} is on floor {i} [1].")
         at.chat_input[0].set_value(f"Which floor is meeting room number {i} on?").run()
     for i, at in enumerate(sessions):
         at.run()  # a rerun redraws the history from this session's state only
         texts = _texts(at)
-        mine = [t for t in texts if "session" in t or "meeting room number" in t]
+        mine = [t for t in texts if t.startswith(("Which floor", "Meeting room number"))]
         assert mine == [
             f"Which floor is meeting room number {i} on?",
-            f"Answer for session {i} \\[1\\].",
+            f"Meeting room number {i} is on floor {i} \\[1\\].",
         ], (i, texts)
         assert len(at.session_state["history"]) == 1
     sessions[0].sidebar.button(key="new_conversation").click().run()
@@ -344,7 +344,8 @@ def test_links_images_and_planted_instructions_are_inert(services):
     doc.write_text(INERT_DOC)
     ingest_paths(services.index, [doc])
     at = _start(services)
-    services.llm.replies.append(
+    services.llm.replies.append(  # one supported sentence, then one shown as unsupported
+        "Bikes go in the covered racks behind building B [1]. "
         "See ![x](http://example.invalid/leak) or [x](javascript:alert(1)) <img src=x> [1]."
     )
     at.chat_input[0].set_value("Where do employees park their bikes?").run()
@@ -352,7 +353,8 @@ def test_links_images_and_planted_instructions_are_inert(services):
     at.chat_input[0].set_value("Where is the bicycle parking?").run()
     assert not at.exception
     texts = _texts(at) + [c.value for c in at.caption]
-    answer = next(t for t in texts if t.startswith("See "))
+    answer = next(t for t in texts if t.startswith("Bikes go"))
+    assert "not found in the documents" in answer  # the second sentence, marked
     assert "\\!\\[x\\]\\(http\u200d:" in answer and "\\[x\\]\\(javascript\u200d:" in answer
     assert "\\<img" in answer
     snippet = next(t for t in texts if "Bicycle parking" in t)
