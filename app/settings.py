@@ -116,13 +116,13 @@ class Settings(BaseSettings):
         "(instant), model (asks the LLM), auto = rule for the embedded backend (a rewrite "
         "costs it 10-30 s on a CPU), model otherwise.",
     )
-    context_tokens: int | None = Field(
+    context_tokens: int = Field(
         400,
         ge=50,
         description="Tokens of resources put in the prompt: each resource keeps the sentences "
         "that best match the question, within this budget (the first resource gets the "
         "largest share). The model reads the prompt before its first word (about 45 tokens/s "
-        "on 2 CPU cores), so this decides the wait. Unset (null) = whole chunks.",
+        "on 2 CPU cores), so this decides the wait. A large value keeps whole chunks.",
     )
     llm_context_window: int = Field(
         4096, ge=512, description="The model's context window in tokens (embedded backend)."
