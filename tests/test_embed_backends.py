@@ -72,7 +72,14 @@ def test_onnx_keeps_the_order_of_texts_across_length_sorted_batches(onnx_embedde
     texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12, 50, 3, 7, 25)]
     together = np.asarray(onnx_embedder.embed(texts))
     alone = np.asarray([onnx_embedder.embed([t])[0] for t in texts])
-    assert np.allclose(together, alone, atol=2e-3 if onnx_embedder.precision == "int8" else 1e-5)
+    if onnx_embedder.precision == "fp32":
+        assert np.allclose(together, alone, atol=1e-5)
+    else:
+        # dynamic int8 quantizes activations per batch, so a vector depends a little on the
+        # texts it was batched with: check each came back to its own place
+        sims = together @ alone.T
+        assert (sims.argmax(axis=1) == np.arange(len(texts))).all()
+        assert np.diag(sims).min() >= 0.97
     assert onnx_embedder.embed([]) == []
 
 
