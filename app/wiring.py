@@ -31,6 +31,9 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         chroma_host=settings.chroma_host,
         chroma_port=settings.chroma_port,
         embedding_model=settings.embedding_model,
+        embedding_backend=settings.embed_backend,
+        embedding_int8=settings.embed_int8,
+        embedding_cache=settings.models_dir / "embeddings",
         mode=settings.retrieval_mode,
         candidates=settings.candidates,
         rrf_k=settings.rrf_k,
@@ -47,11 +50,16 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
-def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
-    """The stores under ``settings.data_dir`` (pass ``embedder`` to share a loaded model)."""
+def open_index(
+    settings: Settings, embedder: Embedder | None = None, *, check_embedder: bool = True
+) -> Index:
+    """The stores under ``settings.data_dir`` (pass ``embedder`` to share a loaded model;
+    ``check_embedder=False`` only to re-embed a store another embedder made)."""
     from retrieval import open_index as open_retrieval_index
 
-    return open_retrieval_index(retrieval_config(settings), embedder=embedder)
+    return open_retrieval_index(
+        retrieval_config(settings), embedder=embedder, check_embedder=check_embedder
+    )
 
 
 def _required_model(settings: Settings) -> str:

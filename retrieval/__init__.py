@@ -55,11 +55,21 @@ class Index:
         self.bm25.save()
 
 
-def open_index(config: RetrievalConfig, embedder: Embedder | None = None) -> Index:
+def open_index(
+    config: RetrievalConfig, embedder: Embedder | None = None, *, check_embedder: bool = True
+) -> Index:
     """Open (or create) the stores under ``config.data_dir``. Pass ``embedder`` to share
-    one loaded model between indexes (tests do)."""
+    one loaded model between indexes (tests do). A store whose vectors another embedder made
+    is refused (``EmbedderError``) unless ``check_embedder=False`` (the rebuild, which
+    re-embeds everything)."""
     if embedder is None:
-        from retrieval.embedder import SentenceTransformerEmbedder
+        from retrieval.embedders import make_embedder
 
-        embedder = SentenceTransformerEmbedder(config.embedding_model)
-    return Index(config, embedder, ChromaStore(config, embedder), BM25Index(config.bm25_dir))
+        embedder = make_embedder(
+            config.embedding_model,
+            config.embedding_backend,  # type: ignore[arg-type]  # checked by make_embedder
+            config.embedding_cache or config.data_dir / "models" / "embeddings",
+            quantize=config.embedding_int8,
+        )
+    store = ChromaStore(config, embedder, check_embedder=check_embedder)
+    return Index(config, embedder, store, BM25Index(config.bm25_dir))

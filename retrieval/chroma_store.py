@@ -20,6 +20,7 @@ from typing import Any
 
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
+from retrieval.embedder_check import check_embedder as check
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
 from retrieval.fresh_client import GENERATION, shared_client
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 1000
 DIRTY = "chroma.dirty"
+EMBEDDER_KEY = "handbook_rag:embedder"  # collection metadata: the signature of the vectors
 
 __all__ = ["DIRTY", "GENERATION", "REBUILD_JOURNAL", "ChromaStore", "DocumentInfo"]
 
@@ -82,7 +84,9 @@ class DocumentInfo:
 class ChromaStore:
     """Chunks with their metadata and embeddings, in one Chroma collection."""
 
-    def __init__(self, config: RetrievalConfig, embedder: Embedder) -> None:
+    def __init__(
+        self, config: RetrievalConfig, embedder: Embedder, *, check_embedder: bool = True
+    ) -> None:
         self.config = config
         self.data_dir = config.data_dir
         self.embedder = embedder
@@ -112,12 +116,34 @@ class ChromaStore:
                 else config.chroma_dir
             )
             raise StoreError(f"Could not open the Chroma store at {where}: {exc}") from exc
+        if check_embedder:
+            check(self.recorded_embedder(), self._signature or "")
         if self.needs_recovery():
             try:
                 with writer_lock(self.data_dir, timeout=0):
                     self.recover()
             except StoreError:
                 log.info("A writer is running; it repairs the store itself")
+
+    # ---- which embedder made the vectors (see retrieval.embedder_check) ----------------------
+    @property
+    def _signature(self) -> str | None:
+        return getattr(self.embedder, "signature", None)
+
+    def recorded_embedder(self) -> str | None:
+        """The signature stored with the vectors; None for an empty store. A store written
+        before signatures were recorded was written by the torch path."""
+        col = self.collection()
+        recorded = (col.metadata or {}).get(EMBEDDER_KEY)
+        if recorded is None and col.count() > 0:
+            return f"{self.embedder.name}|torch|fp32"
+        return recorded
+
+    def _record_embedder(self, col: Any) -> None:
+        sig = self._signature
+        if sig and (col.metadata or {}).get(EMBEDDER_KEY) != sig:
+            meta = {k: v for k, v in (col.metadata or {}).items() if k != "hnsw:space"}
+            col.modify(metadata={**meta, EMBEDDER_KEY: sig})
 
     def _open_collection(self, client: Any) -> Any:
         return client.get_or_create_collection(
@@ -146,6 +172,7 @@ class ChromaStore:
         with contextlib.suppress(Exception):  # absent when a previous attempt died here
             client.delete_collection(self.config.collection)
         self._collection = self._open_collection(client)
+        self._record_embedder(self._collection)  # the rebuild re-embeds with this one
         if self._shared is not None:
             self._shared.invalidate()
             self._epoch = self._shared.epoch
@@ -195,6 +222,8 @@ class ChromaStore:
     ) -> None:
         """Upsert chunks; ``extra`` is merged into every chunk's metadata."""
         col = self.collection()
+        if col.count() == 0:
+            self._record_embedder(col)
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             col.upsert(

@@ -65,13 +65,16 @@ class HybridRetriever:
             self.bm25.build(list(self.store.iter_chunks()))
             self.bm25.save()
 
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str, k: int, *, vector: list[float] | None = None) -> list[Hit]:
+        """At most ``k`` hits, best first. ``vector``: the query's embedding when the caller
+        already has it (one question searched twice is embedded once)."""
         if not query.strip() or k <= 0:
             return []
         if self.mode != "dense" and self.bm25.is_stale():
             # another process (the CLI, the admin page) changed the index: pick it up
             self.sync_bm25()
-        vector = self.store.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.store.embedder.embed([query])[0]
         n = max(self.candidates, k)
         dense = self.store.query(vector, n) if self.mode != "bm25" else []
         sparse = self.bm25.search(query, n) if self.mode != "dense" else []

@@ -71,6 +71,7 @@ class Retriever(Protocol):
 
 class Embedder(Protocol):
     name: str
+    signature: str  # MODEL|BACKEND|PRECISION: what decides the vectors (embedder_check)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One unit-length vector per text."""

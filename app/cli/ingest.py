@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
             return 2
         settings = load_settings(data_dir=args.data_dir)
-        index = open_index(settings)
+        index = open_index(settings, check_embedder=not args.rebuild)
         if args.list:
             return _list(index)
         if args.remove:

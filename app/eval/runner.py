@@ -62,7 +62,8 @@ def evaluate_retrieval(
     results = []
     for item in tqdm(items, desc=f"Retrieval ({mode})", unit="q", disable=not progress):
         started = time.perf_counter()
-        hits = ranker.search(item.question, max(RANK_DEPTH, k))
+        vector = index.embedder.embed([item.question])[0]  # once for both searches
+        hits = ranker.search(item.question, max(RANK_DEPTH, k), vector=vector)
         seconds = time.perf_counter() - started
         found = [(h.source, h.page) for h in hits]
         rank = doc_rank = None
@@ -74,7 +75,7 @@ def evaluate_retrieval(
             RetrievalResult(
                 rank,
                 doc_rank,
-                not gate.search(item.question, k),
+                not gate.search(item.question, k, vector=vector),
                 seconds,
                 tuple(found),
                 max(sims) if sims else None,
