@@ -723,7 +723,7 @@ class _Claim:
 
 def _strip_markers(text: str) -> str:
     text = _CITE.sub("", text)
-    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+    text = re.sub(r"[ \t]+([.,;:!?])(?=\s|$)", r"\1", text)  # "fact [1]." -> "fact."
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -86,6 +86,13 @@ def test_ask_refuses_off_topic_and_empty(ingested):
     _, data_dir, _ = ingested
     proc = run("app.ask", "What is the capital of Peru?", "--json", data_dir=data_dir, check_rc=0)
     out = json.loads(proc.stdout)
-    assert out == {"answer": "I don't know.", "refused": True, "citations": [], "sources": []}
+    assert out == {
+        "answer": "I don't know.",
+        "refused": True,
+        "citations": [],
+        "unsupported": [],
+        "sources": [],
+        "reason": "no_hits",
+    }
     proc = run("app.ask", "  ", data_dir=data_dir)
     assert proc.returncode == 2 and "empty" in proc.stderr
