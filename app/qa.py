@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from app import conflicts as conflicts_
 from app import guard
 from app.citations import Citation, inferred_citations, is_refusal, resolve_citations
 from app.condense import condense
@@ -31,6 +32,7 @@ class Answer:
         default_factory=dict
     )  # seconds: retrieval, first_token, total
     withheld: bool = False  # the model repeated what a planted instruction asked for
+    conflicts: list[conflicts_.Conflict] = field(default_factory=list)  # newer replaces older
 
     def to_json(self) -> dict:
         out = {
@@ -42,6 +44,7 @@ class Answer:
                 for n, h in enumerate(self.hits, start=1)
             ],
         }
+        out["conflicts"] = [c.to_json() for c in self.conflicts]
         if self.withheld:  # only then, so the usual shape stays as documented
             out["withheld"] = True
         return out
@@ -64,8 +67,10 @@ class AnswerStream:
         fixed_text: str | None,
         started: float,
         retrieval_s: float,
+        conflicts: Sequence[conflicts_.Conflict] = (),
     ) -> None:
         self.question, self.hits = question, hits
+        self.conflicts = list(conflicts)
         self._tokens, self._fixed = tokens, fixed_text
         self._parts: list[str] = []
         self._started, self._retrieval_s = started, retrieval_s
@@ -104,7 +109,8 @@ class AnswerStream:
         if self._answer is None:
             for _ in self:
                 pass
-            self._answer = self._finish("".join(self._parts))
+            answer = self._finish("".join(self._parts))
+            self._answer = conflicts_.with_conflicts(answer, self.hits, self.conflicts)
         return self._answer
 
     def _finish(self, raw: str) -> Answer:
@@ -136,6 +142,7 @@ class QAService:
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
         self.prompt = prompt  # a name in llm.prompt.PROMPTS
         self.condense_with_model = condense_with_model
+        self.embed = conflicts_.embedder_of(retriever)  # to compare resources' sentences
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """The question as a search query that needs no conversation (see app.condense)."""
@@ -154,8 +161,9 @@ class QAService:
         retrieval_s = time.perf_counter() - started
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
+        hits, found = conflicts_.arrange(hits, self.embed, question)  # newer first
         tokens = self.llm.stream(build_prompt(question, hits, self.prompt))
-        return AnswerStream(question, hits, tokens, None, started, retrieval_s)
+        return AnswerStream(question, hits, tokens, None, started, retrieval_s, found)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         return self.ask_stream(question, history).result()

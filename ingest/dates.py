@@ -221,7 +221,7 @@ def effective_date(
 # ---- what a document says it replaces ----------------------------------------------------
 _SUPERSEDES = re.compile(
     r"\b(?:supersedes|replaces|overrides|withdraws|revokes|cancels)\s+(?:the\s+)?"
-    r"(.{3,120}?)(?=\s+(?:wherever|where|until|as\s+of|from|with\s+effect|effective)\b|[;:\n]|\.(?:\s|$)|\)|$)",
+    r"(.{3,120}?)(?=\s+(?:wherever|where|until|as\s+of|from|with(?:\s+\w+)?\s+effect|effective)\b|[;:\n]|\.(?:\s|$)|\)|$)",
     re.I,
 )
 _SECTION = re.compile(r"\b(?:section|chapter|§)\s*(\d+(?:\.\d+)*)", re.I)

@@ -7,6 +7,7 @@ import streamlit as st
 from app.errors import USER_ERRORS
 from app.qa import EMPTY_QUESTION
 from app.services import Services
+from app.ui import conflicts as conflicts_ui
 from app.ui.render import inert_markdown, source_label
 
 
@@ -38,6 +39,7 @@ def render(services: Services) -> None:
             st.markdown(inert_markdown(turn["question"]))
         with st.chat_message("assistant"):
             st.markdown(inert_markdown(turn["answer"]["answer"]))
+            conflicts_ui.show(turn["answer"])
             _show_sources(turn["answer"])
 
     question = st.chat_input("Ask a question about the company's documents")
@@ -63,5 +65,6 @@ def render(services: Services) -> None:
             st.error(str(exc))
             return
         placeholder.markdown(inert_markdown(answer["answer"]))
+        conflicts_ui.show(answer)
         _show_sources(answer)
     history.append({"question": question, "answer": answer})
