@@ -122,9 +122,14 @@ class Conflict:
                 "page": self.older_page,
                 "effective": self.older_effective,
             },
-            "points": [{"newer": p.newer, "older": p.older} for p in self.points],
+            "points": [{"newer": _plain(p.newer), "older": _plain(p.older)} for p in self.points],
             "declared": self.declared,
         }
+
+
+def _plain(sentence: str) -> str:
+    """A sentence without Markdown emphasis (memos bold their new values)."""
+    return re.sub(r"\*\*|__", "", sentence)
 
 
 def document_name(source: str) -> str:
@@ -311,7 +316,8 @@ def arrange(
                 drop.setdefault(older_id, set()).update(p.older for p in c.points)
     for newer in hits:  # declared, but no sentence found in conflict: still behind it
         for older in hits:
-            if (newer.effective or "") > (older.effective or "") and declares(newer, older):
+            later = (newer.effective or "") > (older.effective or "")
+            if later and newer.source != older.source and declares(newer, older):
                 ahead.setdefault(older.id, set()).add(newer.id)
     ordered = _newer_first(hits, ahead)
     return [_without(h, drop.get(h.id, set())) for h in ordered], conflicts
