@@ -45,6 +45,7 @@ SAME_POINT = 0.70
 # a point is shown with an answer only when one of its sentences is about the question
 ABOUT_QUESTION = 0.5
 MAX_POINTS = 3  # per conflict shown
+POOL = 3  # QAService searches POOL * top_k passages; arrange keeps top_k (see arrange)
 MAX_SENTENCES = 80  # per answer: enough for top_k chunks of 800 characters
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(*]*[A-Z0-9])|\s+-\s+(?=\**[A-Z])|\s+•\s+")
@@ -296,17 +297,24 @@ def _overlap(a: str, b: str) -> bool:
 
 
 def arrange(
-    hits: Sequence[Hit], embed: Embed | None, question: str | None = None
+    hits: Sequence[Hit], embed: Embed | None, question: str | None = None, k: int | None = None
 ) -> tuple[list[Hit], list[Conflict]]:
-    """The resources to give the model, and the conflicts to show (none without ``embed``).
+    """The resources to give the model (at most ``k``), and the conflicts to show (none
+    without ``embed``).
 
-    Newer passages move in front of the older passages they conflict with (or that their
-    document says it replaces); the sentences of an older passage that a document
-    explicitly replaces are removed from it, so the model reads only the newer rule."""
-    hits = list(hits)
+    ``hits`` may be a wider pool than ``k``: a passage below the first ``k`` that comes
+    from a newer document and replaces one of them (in conflict with it, or its document
+    says so) is brought in, in place of the lowest-ranked passage that takes part in no
+    conflict: an older text that ranks first must not hide the newer one. Newer passages
+    move in front of the older passages they conflict with; the sentences of an older
+    passage that a document explicitly replaces are removed from it, so the model reads
+    only the newer rule."""
+    k = len(hits) if k is None else k
+    top, rest = list(hits[:k]), list(hits[k:])
     if embed is None:
-        return hits, []
-    conflicts = find_conflicts(hits, embed, question)
+        return top, []
+    pool = top + _newer_candidates(top, rest)
+    conflicts = find_conflicts(pool, embed, question)
     ahead: dict[str, set[str]] = {}  # hit id -> ids of newer hits that must come before it
     drop: dict[str, set[str]] = {}  # hit id -> its sentences that a newer document replaces
     for c in conflicts:
@@ -314,13 +322,45 @@ def arrange(
             ahead.setdefault(older_id, set()).update(c.newer_ids)
             if c.declared:
                 drop.setdefault(older_id, set()).update(p.older for p in c.points)
-    for newer in hits:  # declared, but no sentence found in conflict: still behind it
-        for older in hits:
+    for newer in pool:  # declared, but no sentence found in conflict: still behind it
+        for older in top:
             later = (newer.effective or "") > (older.effective or "")
             if later and newer.source != older.source and declares(newer, older):
                 ahead.setdefault(older.id, set()).add(newer.id)
-    ordered = _newer_first(hits, ahead)
+    top_ids = {h.id for h in top}
+    wanted = {n for o, newer in ahead.items() if o in top_ids for n in newer}
+    promoted = [h for h in pool[len(top) :] if h.id in wanted]
+    involved = set(ahead) | {n for newer in ahead.values() for n in newer}
+    chosen = list(top)
+    for h in promoted:  # replaces the lowest-ranked passage that no conflict involves
+        spare = next((x for x in reversed(chosen) if x.id not in involved), None)
+        if spare is None:
+            break
+        chosen.remove(spare)
+        chosen.append(h)
+    ids = {h.id for h in chosen}
+    conflicts = [c for c in conflicts if c.newer_ids & ids and c.older_ids & ids]
+    ordered = _newer_first(chosen, {o: n & ids for o, n in ahead.items()})
     return [_without(h, drop.get(h.id, set())) for h in ordered], conflicts
+
+
+def _newer_candidates(top: list[Hit], rest: list[Hit], per_document: int = 2) -> list[Hit]:
+    """The passages below the first ``k`` that could replace one of them: from another,
+    newer document; the best ``per_document`` of each."""
+    oldest = min((h.effective for h in top if h.effective), default=None)
+    if oldest is None:
+        return []
+    shown = {h.source for h in top}
+    taken: dict[str, int] = {}
+    out = []
+    for h in rest:
+        if not h.effective or h.effective <= oldest:
+            continue
+        if taken.get(h.source, 0) >= per_document + (h.source in shown):
+            continue
+        taken[h.source] = taken.get(h.source, 0) + 1
+        out.append(h)
+    return out
 
 
 def _newer_first(hits: list[Hit], ahead: dict[str, set[str]]) -> list[Hit]:

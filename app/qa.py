@@ -157,11 +157,11 @@ class QAService:
         if not question:
             return AnswerStream(question, [], None, EMPTY_QUESTION, started, 0.0)
         question = self.standalone(question, history)
-        hits = self.retriever.search(question, self.top_k)
+        hits = self.retriever.search(question, self.top_k * conflicts_.POOL)
         retrieval_s = time.perf_counter() - started
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
-        hits, found = conflicts_.arrange(hits, self.embed, question)  # newer first
+        hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
         tokens = self.llm.stream(build_prompt(question, hits, self.prompt))
         return AnswerStream(question, hits, tokens, None, started, retrieval_s, found)
 

@@ -43,6 +43,20 @@ class RetrievalResult:
     floor_refused: bool  # the app's relevance floor left nothing: it would say "I don't know"
     seconds: float  # the floor-off search
     top: tuple[tuple[str, int | None], ...]  # (source, page) of the first hits
+    # conflict questions: the newer document ranks above the older passage, as retrieved
+    # and after app.conflicts put the resources in order (None for other questions)
+    newer_first: bool | None = None
+    newer_first_arranged: bool | None = None
+
+
+def newer_above(found: Sequence[tuple[str, int | None]], item: QAItem) -> bool | None:
+    """Whether the newer document of a conflict question comes before the older passage
+    (the older page, or any page of it when none is named); None for other questions."""
+    if not item.conflict:
+        return None
+    newer = metrics.first_rank(found, item.newer)
+    older = metrics.first_rank(found, item.older, item.older_page)
+    return newer is not None and (older is None or newer < older)
 
 
 def evaluate_retrieval(
@@ -55,6 +69,8 @@ def evaluate_retrieval(
 ) -> list[RetrievalResult]:
     """Rank of the expected source with the floor off (``floor=-1``), and whether the
     configured floor would refuse, for each question."""
+    from app.conflicts import POOL, arrange
+
     ranker = index.retriever(mode, floor=-1)
     gate = index.retriever(mode)
     k = top_k
@@ -68,9 +84,20 @@ def evaluate_retrieval(
         if item.source is not None:
             rank = metrics.first_rank(found, item.source, item.page)
             doc_rank = metrics.first_rank(found, item.source)
+        arranged = None
+        if item.conflict:  # the order the model would see them in
+            pool = gate.search(item.question, k * POOL)  # as QAService searches
+            given, _ = arrange(pool, index.embedder.embed, item.question, k)
+            arranged = newer_above([(h.source, h.page) for h in given], item)
         results.append(
             RetrievalResult(
-                rank, doc_rank, not gate.search(item.question, k), seconds, tuple(found)
+                rank,
+                doc_rank,
+                not gate.search(item.question, k),
+                seconds,
+                tuple(found),
+                newer_above(found, item),
+                arranged,
             )
         )
     return results
@@ -85,6 +112,12 @@ def summarize_retrieval(items: Sequence[QAItem], results: Sequence[RetrievalResu
         out[f"hit@{k}"] = metrics.mean(metrics.hit_at(r.rank, k) for r in ranked)
     out["mrr@10"] = metrics.mean(metrics.reciprocal_rank(r.rank) for r in ranked)
     out["doc_hit@5"] = metrics.mean(metrics.hit_at(r.doc_rank, 5) for r in ranked)
+    conflicts = [r for item, r in zip(items, results, strict=True) if item.conflict]
+    out["conflict_questions"] = len(conflicts)
+    out["newer_first"] = metrics.mean(float(bool(r.newer_first)) for r in conflicts)
+    out["newer_first_arranged"] = metrics.mean(
+        float(bool(r.newer_first_arranged)) for r in conflicts
+    )
     out["floor_refused_answerable"] = metrics.mean(float(r.floor_refused) for r in answerable)
     out["floor_refused_unanswerable"] = metrics.mean(float(r.floor_refused) for r in unanswerable)
     seconds = [r.seconds for r in results]
@@ -107,6 +140,8 @@ class AnswerResult:
     judge: bool | None  # the grading model's YES/NO; None when not asked
     citations: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    # conflict questions: the newer rule in the answer AND the newer document cited
+    conflict_correct: bool | None = None
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -143,7 +178,13 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
             presence = metrics.token_presence(answer.text, item.tokens) if graded else 0.0
         if judge is not None and item.answers:
             verdict = judge_answer(judge, item, answer.text) if graded else False
+    conflict_correct = None
+    if item.conflict and item.newer is not None:
+        checked = [c for c in answer.citations if not getattr(c, "inferred", False)]
+        cites_newer = any(metrics.same_source(c.source, item.newer) for c in checked)
+        conflict_correct = bool(graded and correct) and cites_newer
     return AnswerResult(
+        conflict_correct=conflict_correct,
         text=answer.text,
         refused=answer.refused,
         correct=correct,
@@ -185,6 +226,7 @@ def summarize_answers(items: Sequence[QAItem], results: Sequence[AnswerResult]) 
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "accuracy": share(r.correct for r in answerable),
+        "conflict_accuracy": share(r.conflict_correct for r in answerable),
         "token_f1": metrics.mean(r.f1 for r in answerable),
         "token_presence": metrics.mean(r.token_presence for r in answerable),
         "judge_accuracy": share(r.judge for r in answerable),
