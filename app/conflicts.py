@@ -45,6 +45,7 @@ SAME_POINT = 0.70
 # a point is shown with an answer only when one of its sentences is about the question
 ABOUT_QUESTION = 0.5
 MAX_POINTS = 3  # per conflict shown
+AS_RELEVANT = 0.05  # cosine similarity with the question; see _as_relevant
 POOL = 3  # QAService searches POOL * top_k passages; arrange keeps top_k (see arrange)
 MAX_SENTENCES = 80  # per answer: enough for top_k chunks of 800 characters
 
@@ -322,11 +323,12 @@ def arrange(
             ahead.setdefault(older_id, set()).update(c.newer_ids)
             if c.declared:
                 drop.setdefault(older_id, set()).update(p.older for p in c.points)
-    for newer in pool:  # declared, but no sentence found in conflict: still behind it
+    for newer in pool:  # declared, no sentence found in conflict: still ahead, if as relevant
         for older in top:
             later = (newer.effective or "") > (older.effective or "")
             if later and newer.source != older.source and declares(newer, older):
-                ahead.setdefault(older.id, set()).add(newer.id)
+                if _as_relevant(newer, older):
+                    ahead.setdefault(older.id, set()).add(newer.id)
     top_ids = {h.id for h in top}
     wanted = {n for o, newer in ahead.items() if o in top_ids for n in newer}
     promoted = [h for h in pool[len(top) :] if h.id in wanted]
@@ -342,6 +344,15 @@ def arrange(
     conflicts = [c for c in conflicts if c.newer_ids & ids and c.older_ids & ids]
     ordered = _newer_first(chosen, {o: n & ids for o, n in ahead.items()})
     return [_without(h, drop.get(h.id, set())) for h in ordered], conflicts
+
+
+def _as_relevant(newer: Hit, older: Hit) -> bool:
+    """A memo that replaces one rule of a section must not push the whole section aside:
+    without a point in conflict, the newer passage goes first only when it is about the
+    question nearly as much as the older one (``AS_RELEVANT``)."""
+    if newer.similarity is None or older.similarity is None:
+        return True
+    return newer.similarity >= older.similarity - AS_RELEVANT
 
 
 def _newer_candidates(top: list[Hit], rest: list[Hit], per_document: int = 2) -> list[Hit]:
