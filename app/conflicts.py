@@ -5,18 +5,21 @@ of January, nor to tell which one is newer. The code decides and shows it:
 
 - **A point in conflict** is a pair of sentences from two different documents with
   different effective dates that say nearly the same thing (cosine similarity of their
-  embeddings at least ``SAME_POINT``) but with different numbers or dates (the newer one
-  states a number, date or month the older one lacks), or where the newer one withdraws
-  the rule ("no longer", "is withdrawn"). Sentences are compared, not whole chunks: a chunk
-  holds several rules, and only some of them change.
+  embeddings at least ``SAME_POINT``) but with different numbers or dates (each states a
+  value the other lacks; an old value the newer one mentions, "instead of the previous 2
+  days", does not count), or where the newer one withdraws the rule ("no longer"). One of
+  the two must be about the question (``ABOUT_QUESTION``). Sentences are compared, not whole
+  chunks: a chunk holds several rules, and only some of them change.
 - **The newer document goes first**: in the resources given to the model, each newer
-  passage is moved in front of the older passage it conflicts with.
+  passage is moved in front of the older passage it conflicts with; a newer passage just
+  below the first ``top_k`` is brought in (``POOL``), so an older text that ranks first
+  cannot hide it.
 - **A document that says it replaces another** ("supersedes section 6 of the Employee
   Handbook", recorded at ingest by ``ingest.dates.supersedes``): the older passage's
   conflicting sentences are removed from what the model reads, so the model cannot cite it
   for that point, and ``cite_newer`` makes sure an answer that still cites it cites the
-  newer document too, in front. A passage of a superseded section with no sentence in
-  conflict is moved behind the newer one.
+  newer document too, in front. A passage of a replaced section with no sentence in
+  conflict goes behind the newer one when the newer one is about the question as much.
 
 Pure: the embedding function is passed in (``QAService`` gives the retriever's embedder).
 """
