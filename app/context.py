@@ -34,6 +34,7 @@ class Excerpt:
     text: str
     source: str
     page: int | None
+    effective: str | None = None  # the document's date, shown by the prompt
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def select_excerpts(
         chars = max(MIN_CHARS, int(left * weights[i] / sum(weights[i:])))
         text = _excerpt(hit, sents, chars)
         left -= len(text)
-        out.append(Excerpt(text, hit.source, hit.page))
+        out.append(Excerpt(text, hit.source, hit.page, getattr(hit, "effective", None)))
     return Excerpts(out, preview, scored)
 
 

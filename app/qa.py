@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from app import conflicts as conflicts_
 from app import guard
 from app.attribution import Attribution, Passage, Refusal, SentenceSupport, check_answer
 from app.citations import Citation, inferred_citations, snippet
@@ -48,6 +49,7 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     lead: str | None = None
     reason: str | None = None  # why refused: "no_hits", "not_found", "dont_know", "withheld"
+    conflicts: list[conflicts_.Conflict] = field(default_factory=list)  # newer replaces older
 
     def to_json(self) -> dict:
         out = {
@@ -67,6 +69,7 @@ class Answer:
             out["passages"] = [p.to_json() for p in self.passages]
         if self.reason:
             out["reason"] = self.reason
+        out["conflicts"] = [c.to_json() for c in self.conflicts]
         if self.withheld:  # only then, so the usual shape stays as documented
             out["withheld"] = True
         return out
@@ -96,8 +99,10 @@ class AnswerStream:
         *,
         embedder: Embedder | None = None,
         excerpts: Excerpts | None = None,
+        conflicts: Sequence[conflicts_.Conflict] = (),
     ) -> None:
         self.question, self.hits = question, hits
+        self.conflicts = list(conflicts)
         self._tokens, self._fixed = tokens, fixed_text
         self._embedder = embedder
         self.excerpts = excerpts
@@ -148,7 +153,8 @@ class AnswerStream:
         if self._answer is None:
             for _ in self:
                 pass
-            self._answer = self._finish("".join(self._parts))
+            answer = self._finish("".join(self._parts))
+            self._answer = conflicts_.with_conflicts(answer, self.hits, self.conflicts)
         return self._answer
 
     def _finish(self, raw: str) -> Answer:
@@ -240,6 +246,7 @@ class QAService:
             raise ValueError("QAService needs an embedder for the answer check")
         self.embedder = CachedEmbedder(embedder)
         self.context_tokens = context_tokens
+        self.embed = self.embedder.embed  # to compare resources' sentences
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """The question as a search query that needs no conversation (see app.condense)."""
@@ -255,10 +262,11 @@ class QAService:
         if not question:
             return AnswerStream(question, [], None, EMPTY_QUESTION, started, 0.0)
         question = self.standalone(question, history)
-        hits = self.retriever.search(question, self.top_k)
+        hits = self.retriever.search(question, self.top_k * conflicts_.POOL)
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
             retrieval_s = time.perf_counter() - started
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
+        hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
         excerpts = select_excerpts(question, hits, self.embedder, budget=self.context_tokens)
         retrieval_s = time.perf_counter() - started
         tokens = self.llm.stream(build_prompt(question, excerpts.resources, self.prompt))
@@ -271,6 +279,7 @@ class QAService:
             retrieval_s,
             embedder=self.embedder,
             excerpts=excerpts,
+            conflicts=found,
         )
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:

@@ -30,7 +30,7 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each doc also holds its document's effective date and supersedes
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
@@ -71,6 +71,14 @@ class _Doc:
     text: str
     source: str
     page: int | None
+    effective: str | None = None
+    supersedes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Sequence) -> _Doc:
+        """A stored or given row: (id, text, source, page[, effective, supersedes])."""
+        doc = cls(*row)
+        return cls(doc.id, doc.text, doc.source, doc.page, doc.effective, tuple(doc.supersedes))
 
 
 class BM25Index:
@@ -84,12 +92,13 @@ class BM25Index:
         self._loaded_pointer: str | None = None
 
     # ---- building and saving -------------------------------------------------------------
-    def build(self, docs: Sequence[tuple[str, str, str, int | None]]) -> None:
-        """Index ``(id, text, source, page)`` tuples, replacing what was indexed before.
+    def build(self, docs: Sequence[tuple]) -> None:
+        """Index ``(id, text, source, page[, effective, supersedes])`` tuples, replacing what
+        was indexed before.
 
         The new index is built aside and swapped in at the end, which keeps the window in
         which a search in another thread could mix old and new to one statement."""
-        new_docs = [_Doc(*d) for d in docs]
+        new_docs = [_Doc.from_row(d) for d in docs]
         model = None
         if new_docs:
             corpus = [tokenize(d.text) or ["\x00empty"] for d in new_docs]
@@ -118,7 +127,10 @@ class BM25Index:
                 "method": METHOD,
                 "count": len(self._docs),
                 "checksum": self._checksum,
-                "docs": [[d.id, d.text, d.source, d.page] for d in self._docs],
+                "docs": [
+                    [d.id, d.text, d.source, d.page, d.effective, list(d.supersedes)]
+                    for d in self._docs
+                ],
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
             _write_atomic(self.directory / POINTER, name)
@@ -167,7 +179,7 @@ class BM25Index:
             manifest = json.loads((folder / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
                 return False
-            docs = [_Doc(*d) for d in manifest["docs"]]
+            docs = [_Doc.from_row(d) for d in manifest["docs"]]
             if len(docs) != manifest["count"]:
                 return False
             if ids_checksum(d.id for d in docs) != manifest["checksum"]:
@@ -220,7 +232,15 @@ class BM25Index:
                 break
             d = self._docs[int(i)]
             hits.append(
-                Hit(id=d.id, text=d.text, source=d.source, page=d.page, score=float(scores[i]))
+                Hit(
+                    id=d.id,
+                    text=d.text,
+                    source=d.source,
+                    page=d.page,
+                    score=float(scores[i]),
+                    effective=d.effective,
+                    supersedes=d.supersedes,
+                )
             )
         return hits
 

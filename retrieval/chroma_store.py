@@ -66,6 +66,10 @@ def _chroma_embedding_function(embedder: Embedder) -> Any:
     return OurEmbeddingFunction()
 
 
+def _lines(value: object) -> tuple[str, ...]:
+    return tuple(line for line in str(value).splitlines() if line) if value else ()
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     source: str
@@ -74,6 +78,9 @@ class DocumentInfo:
     pages: int
     added_at: str | None = None  # ISO 8601, UTC
     added_by: str | None = None
+    effective: str | None = None  # ISO date (2026-09-08)
+    effective_origin: str | None = None  # where it came from (see ingest.dates)
+    supersedes: tuple[str, ...] = ()  # what the document says it replaces
 
     @property
     def name(self) -> str:
@@ -242,6 +249,9 @@ class ChromaStore:
         added_at: str,
         added_by: str | None = None,
         pages: int | None = None,
+        effective: str | None = None,
+        effective_origin: str | None = None,
+        supersedes: Sequence[str] = (),
     ) -> int:
         """Store one document's chunks, then delete its older versions. All chunks must
         share one source and doc_id. Returns how many old chunks were deleted.
@@ -257,6 +267,11 @@ class ChromaStore:
             extra["added_by"] = added_by
         if pages is not None:
             extra["doc_pages"] = pages
+        if effective:
+            extra["effective"] = effective
+            extra["effective_origin"] = effective_origin or "given"
+        if supersedes:
+            extra["supersedes"] = "\n".join(supersedes)
         self.add(chunks, embeddings, extra)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
@@ -275,6 +290,25 @@ class ChromaStore:
         for i in range(0, len(ids), _BATCH):
             col.delete(ids=list(ids[i : i + _BATCH]))
         self.wrote()
+
+    def effective_of(self, source: str) -> tuple[str | None, str | None]:
+        """A document's stored effective date and its origin ((None, None) if none)."""
+        got = self.collection().get(where={"source": source}, limit=1, include=["metadatas"])
+        meta = (got["metadatas"] or [None])[0] or {}
+        return meta.get("effective"), meta.get("effective_origin")
+
+    def set_effective(self, source: str, effective: str, origin: str = "given") -> int:
+        """Record a document's effective date on every chunk of it (metadata only: the
+        embeddings stay). Returns how many chunks were updated; 0 when not indexed."""
+        col = self.collection()
+        ids = col.get(where={"source": source}, include=[])["ids"]
+        meta = {"effective": effective, "effective_origin": origin}
+        for i in range(0, len(ids), _BATCH):
+            part = ids[i : i + _BATCH]
+            col.update(ids=part, metadatas=[dict(meta) for _ in part])
+        if ids:
+            self.wrote()
+        return len(ids)
 
     def delete_source(self, source: str) -> int:
         ids = self.collection().get(where={"source": source}, include=[])["ids"]
@@ -325,11 +359,20 @@ class ChromaStore:
         got = self.collection().get(where=where, include=["documents"])
         return [t for t in got["documents"] or [] if t]
 
-    def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None]]:
-        """Every stored chunk as (id, text, source, page), in batches."""
+    def iter_chunks(
+        self,
+    ) -> Iterator[tuple[str, str, str, int | None, str | None, tuple[str, ...]]]:
+        """Every stored chunk as (id, text, source, page, effective, supersedes), in batches."""
         for cid, text, meta in self.records(include=["documents", "metadatas"]):
             meta = meta or {}
-            yield cid, text or "", meta["source"], meta.get("page")
+            yield (
+                cid,
+                text or "",
+                meta["source"],
+                meta.get("page"),
+                meta.get("effective"),
+                _lines(meta.get("supersedes")),
+            )
 
     def all_ids(self) -> list[str]:
         ids: list[str] = []
@@ -356,6 +399,9 @@ class ChromaStore:
                     pages=s.doc_pages if s.doc_pages is not None else len(s.pages),
                     added_at=s.added_at or None,
                     added_by=s.added_by,
+                    effective=s.effective,
+                    effective_origin=s.effective_origin,
+                    supersedes=s.supersedes,
                 )
             )
         return rows
@@ -380,7 +426,18 @@ class ChromaStore:
             strict=False,
         ):
             sim = 1.0 - float(dist)  # Chroma's cosine distance is 1 - cosine similarity
-            hits.append(Hit(cid, text, meta["source"], meta.get("page"), score=sim, similarity=sim))
+            hits.append(
+                Hit(
+                    cid,
+                    text,
+                    meta["source"],
+                    meta.get("page"),
+                    score=sim,
+                    similarity=sim,
+                    effective=meta.get("effective"),
+                    supersedes=_lines(meta.get("supersedes")),
+                )
+            )
         return hits
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:

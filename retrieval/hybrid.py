@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -89,10 +90,7 @@ class HybridRetriever:
             fused = reciprocal_rank_fusion(
                 [[h.id for h in dense], [h.id for h in sparse]], self.rrf_k
             )
-            hits = [
-                Hit(i, by_id[i].text, by_id[i].source, by_id[i].page, score, by_id[i].similarity)
-                for i, score in fused
-            ]
+            hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)
         return apply_floor(hits, self.floor)[:k]
 
@@ -107,6 +105,6 @@ class HybridRetriever:
         for h in hits:
             if h.similarity is None and h.id in stored:
                 sim = float(np.dot(q, np.asarray(stored[h.id], dtype=np.float32)))
-                h = Hit(h.id, h.text, h.source, h.page, h.score, sim)
+                h = replace(h, similarity=sim)
             out.append(h)
         return out

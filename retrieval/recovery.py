@@ -40,6 +40,9 @@ class DocState:
     doc_pages: int | None = None
     added_at: str = ""
     added_by: str | None = None
+    effective: str | None = None
+    effective_origin: str | None = None
+    supersedes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -64,6 +67,11 @@ def scan(store: ChromaStore) -> dict[str, dict[str, DocState]]:
         state.added_at = max(state.added_at, str(meta.get("added_at", "")))
         if meta.get("added_by"):
             state.added_by = str(meta["added_by"])
+        if meta.get("effective"):
+            state.effective = str(meta["effective"])
+            state.effective_origin = str(meta.get("effective_origin") or "") or None
+        if meta.get("supersedes"):
+            state.supersedes = tuple(s for s in str(meta["supersedes"]).splitlines() if s)
     return docs
 
 

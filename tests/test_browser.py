@@ -283,7 +283,7 @@ def test_admin_uploads_a_pdf_and_it_answers_from_it(page, tmp_path):
     page.get_by_text("aurora_lounge.pdf").first.wait_for()
     page.get_by_role("button", name="Add to the index").click()
     page.get_by_text("1 added, 0 updated, 0 unchanged, 0 failed").wait_for(timeout=120_000)
-    assert page.get_by_text("added: aurora_lounge.pdf (1 chunks)").count() == 1
+    assert page.get_by_text("added: aurora_lounge.pdf (1 chunks, dated").count() == 1
     # the table is drawn on a canvas; its accessible copy holds the cells as text
     table = page.get_by_test_id("stDataFrame")
     table.get_by_text("aurora_lounge.pdf").wait_for(state="attached")

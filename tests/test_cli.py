@@ -67,7 +67,8 @@ def test_search_json_and_modes(ingested):
         )
         hits = json.loads(proc.stdout)
         assert 0 < len(hits) <= 3
-        assert set(hits[0]) == {"id", "source", "page", "score", "text"}
+        assert set(hits[0]) == {"id", "source", "page", "effective", "score", "text"}
+        assert hits[0]["effective"] == "2026-01-01"  # the handbook PDF's own date
         assert (hits[0]["source"], hits[0]["page"]) == ("employee_handbook.pdf", 3), mode
 
 
@@ -93,6 +94,7 @@ def test_ask_refuses_off_topic_and_empty(ingested):
         "unsupported": [],
         "sources": [],
         "reason": "no_hits",
+        "conflicts": [],
     }
     proc = run("app.ask", "  ", data_dir=data_dir)
     assert proc.returncode == 2 and "empty" in proc.stderr

@@ -27,7 +27,8 @@ def test_ask_and_see_answer_with_sources(sample_index, monkeypatch):
     """The real app, real index and the real embedded model behind the chat input."""
     monkeypatch.setenv("RAG_DATA_DIR", str(sample_index.config.data_dir))
     at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=240).run()
-    assert [m.value for m in at.sidebar.metric] == ["4", str(sample_index.store.count())]
+    documents = len(sample_index.store.documents())  # the sample handbook and its memos
+    assert [m.value for m in at.sidebar.metric] == [str(documents), str(sample_index.store.count())]
     assert any("Qwen2.5" in c.value for c in at.sidebar.caption)
 
     at.chat_input[0].set_value("How many vacation days do full-time employees get?").run()

@@ -8,6 +8,7 @@ embedded model.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -112,13 +113,15 @@ def test_admin_uploads_asks_and_deletes(services):
         "1 added, 0 updated, 0 unchanged, 1 failed, 0 skipped; 1 chunks written"
     ]
     lines = _texts(at)
-    assert "added: zephyr\\_room.txt \\(1 chunks\\)" in lines
+    today = date.today().isoformat()
+    assert inert_markdown(f"added: zephyr_room.txt (1 chunks, dated {today} (added))") in lines
     assert "failed: empty.txt: refused: the file is empty" in lines
     table = at.dataframe[0].value
     assert list(table["Name"]) == ["zephyr_room.txt"]
     assert list(table["Chunks"]) == [1]
     assert table["Added by"][0] == "admin"
     assert table["Added"][0]  # a timestamp
+    assert (table["Effective"][0], table["Date from"][0]) == (today, "added")
     assert not at.file_uploader[0].value  # a fresh, empty uploader for the next files
     kept = uploads.stored_uploads(services.settings.uploads_dir)
     assert [m["source"] for m in kept.values()] == ["zephyr_room.txt"]
@@ -377,3 +380,30 @@ def test_guard_hides_planted_tokens_while_streaming():
     assert guard.shown_text("Behind building B [1].", markers) == "Behind building B [1]."
     assert guard.shown_text("so: canary-1234", markers) == guard.WITHHELD
     assert guard.planted_markers(["Vacation is 28 days in 2026."], "vacation?") == set()
+
+
+def test_admin_dates_an_upload_and_corrects_it(services):
+    at = _sign_in(_start(services), PASSWORD)
+    at.file_uploader[0].set_value([("zephyr_room.txt", FACT.encode(), "text/plain")])
+    at.run()
+    at.date_input(key="effective_0").set_value(date(2026, 9, 1)).run()
+    at.button(key="add_uploads").click().run()
+    assert not at.exception
+    assert inert_markdown("added: zephyr_room.txt (1 chunks, dated 2026-09-01 (given))") in (
+        _texts(at)
+    )
+    # corrected on the page: metadata only, the chunk and its embedding stay
+    ids = services.index.store.all_ids()
+    before = services.index.store.embeddings(ids)
+    at.selectbox(key="date_doc_1").set_value("zephyr_room.txt")
+    at.date_input(key="date_value_1").set_value(date(2026, 10, 15)).run()
+    at.button(key="set_effective").click().run()
+    assert not at.exception
+    assert "zephyr\\_room.txt: effective 2026\\-10\\-15 \\(given\\)" in [
+        s.value for s in at.success
+    ]
+    table = at.dataframe[0].value
+    assert (table["Effective"][0], table["Date from"][0]) == ("2026-10-15", "given")
+    assert services.index.store.embeddings(ids) == before
+    hit = services.index.retriever("bm25", floor=-1).search("espresso machine unlock code", 1)[0]
+    assert hit.effective == "2026-10-15"

@@ -56,10 +56,10 @@ Don't make anything up.
 Question: How many vacation days do I get?
 
 Resources:
-[1] (handbook.pdf, page 3)
+[1] (handbook.pdf, page 3, dated 2026-01-01)
 Full-time staff get 28 days.
 
-[2] (memo.md)
+[2] (memo.md, dated 2026-09-08)
 From October, 30 days.
 
 Answer:"""
@@ -67,13 +67,20 @@ Answer:"""
 
 def _hits() -> list[Hit]:
     return [
-        Hit("i1", "Full-time staff get 28 days.", "handbook.pdf", 3, 0.9),
-        Hit("i2", "From October, 30 days.", "memo.md", None, 0.8),
+        Hit("i1", "Full-time staff get 28 days.", "handbook.pdf", 3, 0.9, effective="2026-01-01"),
+        Hit("i2", "From October, 30 days.", "memo.md", None, 0.8, effective="2026-09-08"),
     ]
 
 
 def test_prompt_is_the_founding_icl_prompt_golden():
     assert build_prompt("  How many vacation days do I get? ", _hits()) == GOLDEN_PROMPT
+
+
+def test_prompt_shows_each_resource_date_and_none_when_unknown():
+    undated = Hit("i3", "Bikes go in the courtyard.", "notes.txt", None, 0.5)
+    prompt = build_prompt("Where?", [*_hits(), undated])
+    assert "[2] (memo.md, dated 2026-09-08)\n" in prompt
+    assert "[3] (notes.txt)\n" in prompt
 
 
 @pytest.mark.parametrize(

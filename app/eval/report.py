@@ -21,6 +21,8 @@ RETRIEVAL_ROWS = [
     ("hit@5", "hit@5"),
     ("MRR@10", "mrr@10"),
     ("right document in top 5", "doc_hit@5"),
+    ("conflicts: newer document above the older", "newer_first"),
+    ("... in the order the model is given", "newer_first_arranged"),
     ("floor refuses answerable", "floor_refused_answerable"),
     ("floor refuses unanswerable", "floor_refused_unanswerable"),
     ("best-separating floor (cosine)", "best_floor"),
@@ -31,6 +33,7 @@ RETRIEVAL_ROWS = [
 ]
 ANSWER_ROWS = [
     ("accuracy (accepted answer in the answer)", "accuracy"),
+    ("conflicts: newer rule answered and newer document cited", "conflict_accuracy"),
     ("token F1 (best accepted answer)", "token_f1"),
     ("token presence", "token_presence"),
     ("judge accuracy", "judge_accuracy"),
@@ -120,10 +123,12 @@ def write_csv(
             f"doc_rank_{mode}",
             f"floor_refused_{mode}",
             f"top3_{mode}",
+            f"newer_first_{mode}",
             f"retrieval_ms_{mode}",
         ]
     if answers is not None:
-        header += ["answer", "refused", "correct", "f1", "token_presence", "judge"]
+        header += ["answer", "refused", "correct", "conflict_correct", "f1", "token_presence"]
+        header += ["judge"]
         header += ["citation_hit", "model_citation_hit", "cited_by_model", "citations"]
         header += ["retrieval_s", "first_token_s", "total_s"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,13 +150,15 @@ def write_csv(
                     r.doc_rank or "",
                     r.floor_refused,
                     top3,
+                    _blank(r.newer_first),
                     f"{r.seconds * 1000:.1f}",
                 ]
             if answers is not None:
                 a = answers[i]
                 f1 = "" if a.f1 is None else f"{a.f1:.3f}"
                 tp = "" if a.token_presence is None else f"{a.token_presence:.3f}"
-                row += [a.text, a.refused, _blank(a.correct), f1, tp, _blank(a.judge)]
+                row += [a.text, a.refused, _blank(a.correct), _blank(a.conflict_correct), f1, tp]
+                row += [_blank(a.judge)]
                 row += [_blank(a.citation_hit), _blank(a.model_citation_hit), a.cited_by_model]
                 row.append("; ".join(a.citations))
                 row += [
@@ -181,6 +188,12 @@ def misses(
     lines = []
     for i, item in enumerate(items):
         r = results[i]
+        if r.newer_first is False:
+            lines.append(
+                f"- {item.id} conflict: {item.older} ranked above the newer {item.newer}"
+                + ("" if r.newer_first_arranged else ", also as given to the model")
+                + f" — {item.question}"
+            )
         if item.source is not None and (r.rank is None or r.rank > 5):
             got = _where(*r.top[0]) if r.top else "nothing"
             lines.append(

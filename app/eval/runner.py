@@ -44,6 +44,20 @@ class RetrievalResult:
     seconds: float  # the floor-off search
     top: tuple[tuple[str, int | None], ...]  # (source, page) of the first hits
     top_similarity: float | None = None  # best question-chunk cosine (what the floor reads)
+    # conflict questions: the newer document ranks above the older passage, as retrieved
+    # and after app.conflicts put the resources in order (None for other questions)
+    newer_first: bool | None = None
+    newer_first_arranged: bool | None = None
+
+
+def newer_above(found: Sequence[tuple[str, int | None]], item: QAItem) -> bool | None:
+    """Whether the newer document of a conflict question comes before the older passage
+    (the older page, or any page of it when none is named); None for other questions."""
+    if not item.conflict:
+        return None
+    newer = metrics.first_rank(found, item.newer)
+    older = metrics.first_rank(found, item.older, item.older_page)
+    return newer is not None and (older is None or newer < older)
 
 
 def evaluate_retrieval(
@@ -56,6 +70,8 @@ def evaluate_retrieval(
 ) -> list[RetrievalResult]:
     """Rank of the expected source with the floor off (``floor=-1``), and whether the
     configured floor would refuse, for each question."""
+    from app.conflicts import POOL, arrange
+
     ranker = index.retriever(mode, floor=-1)
     gate = index.retriever(mode)
     k = top_k
@@ -71,6 +87,11 @@ def evaluate_retrieval(
             rank = metrics.first_rank(found, item.source, item.page)
             doc_rank = metrics.first_rank(found, item.source)
         sims = [h.similarity for h in hits if h.similarity is not None]
+        arranged = None
+        if item.conflict:  # the order the model would see them in
+            pool = gate.search(item.question, k * POOL, vector=vector)  # as QAService does
+            given, _ = arrange(pool, index.embedder.embed, item.question, k)
+            arranged = newer_above([(h.source, h.page) for h in given], item)
         results.append(
             RetrievalResult(
                 rank,
@@ -79,6 +100,8 @@ def evaluate_retrieval(
                 seconds,
                 tuple(found),
                 max(sims) if sims else None,
+                newer_above(found, item),
+                arranged,
             )
         )
     return results
@@ -113,6 +136,12 @@ def summarize_retrieval(items: Sequence[QAItem], results: Sequence[RetrievalResu
         out[f"hit@{k}"] = metrics.mean(metrics.hit_at(r.rank, k) for r in ranked)
     out["mrr@10"] = metrics.mean(metrics.reciprocal_rank(r.rank) for r in ranked)
     out["doc_hit@5"] = metrics.mean(metrics.hit_at(r.doc_rank, 5) for r in ranked)
+    conflicts = [r for item, r in zip(items, results, strict=True) if item.conflict]
+    out["conflict_questions"] = len(conflicts)
+    out["newer_first"] = metrics.mean(float(bool(r.newer_first)) for r in conflicts)
+    out["newer_first_arranged"] = metrics.mean(
+        float(bool(r.newer_first_arranged)) for r in conflicts
+    )
     out["floor_refused_answerable"] = metrics.mean(float(r.floor_refused) for r in answerable)
     out["floor_refused_unanswerable"] = metrics.mean(float(r.floor_refused) for r in unanswerable)
     floor = best_floor(
@@ -148,6 +177,8 @@ class AnswerResult:
     quotes_verbatim: float | None = None  # quotes found verbatim in their chunk / quotes
     unsupported: int | None = None  # sentences no resource supports
     has_citation: bool | None = None  # at least one supported citation
+    # conflict questions: the newer rule in the answer AND the newer document cited
+    conflict_correct: bool | None = None
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -188,7 +219,13 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
             presence = metrics.token_presence(answer.text, item.tokens) if graded else 0.0
         if judge is not None and item.answers:
             verdict = judge_answer(judge, item, answer.text) if graded else False
+    conflict_correct = None
+    if item.conflict and item.newer is not None:
+        real = [c for c in answer.citations if not getattr(c, "inferred", False)]
+        cites_newer = any(metrics.same_source(c.source, item.newer) for c in real)
+        conflict_correct = bool(graded and correct) and cites_newer
     return AnswerResult(
+        conflict_correct=conflict_correct,
         text=answer.text,
         refused=answer.refused,
         correct=correct,
@@ -253,6 +290,7 @@ def summarize_answers(items: Sequence[QAItem], results: Sequence[AnswerResult]) 
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "accuracy": share(r.correct for r in answerable),
+        "conflict_accuracy": share(r.conflict_correct for r in answerable),
         "token_f1": metrics.mean(r.f1 for r in answerable),
         "token_presence": metrics.mean(r.token_presence for r in answerable),
         "judge_accuracy": share(r.judge for r in answerable),

@@ -8,6 +8,7 @@ import streamlit as st
 from app.errors import USER_ERRORS
 from app.qa import EMPTY_QUESTION
 from app.services import Services
+from app.ui import conflicts as conflicts_ui
 from app.ui.render import inert_markdown, source_label
 
 NOT_FOUND_NOTE = "not found in the documents"
@@ -100,6 +101,7 @@ def _show_details(services: Services, answer: dict) -> None:
         for c in answer.get("citations") or []:
             st.caption(inert_markdown(f"[{c['n']}] {source_label(c)}"))
         return
+    conflicts_ui.show(answer)  # "The memo of ... replaces ... on this point"
     _show_sources(services, answer)
 
 
