@@ -435,6 +435,8 @@ def cite_newer(citations: list, hits: Sequence[Hit], conflicts: Sequence[Conflic
             for text_field in ("snippet", "quote"):
                 if text_field in names:
                     change[text_field] = c.points[0].newer if c.points else ""
+            if "quotes" in names:
+                change["quotes"] = (change["quote"],) if change.get("quote") else ()
             out.insert(at, dataclasses.replace(template, **change))
             cited.add((c.newer_source, c.newer_page))
     return out
