@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         "(instant), model (asks the LLM), auto = rule for the embedded backend (a rewrite "
         "costs it 10-30 s on a CPU), model otherwise.",
     )
+    answer_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest time one answer may take, from its turn in the queue to its last "
+        "word; a slower one is stopped with a message.",
+    )
     context_tokens: int = Field(4096, ge=512, description="Context window (embedded backend).")
     threads: int | None = Field(None, ge=1, description="CPU threads for the embedded model.")
 

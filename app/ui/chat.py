@@ -7,6 +7,7 @@ import streamlit as st
 from app.errors import USER_ERRORS
 from app.qa import EMPTY_QUESTION
 from app.services import Services
+from app.ui import queue_status
 from app.ui.render import inert_markdown, source_label
 
 
@@ -54,11 +55,15 @@ def render(services: Services) -> None:
                 question, [(t["question"], t["answer"]["answer"]) for t in history]
             )
             placeholder = st.empty()
-            text = ""
-            for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
-                text += token
-                placeholder.markdown(inert_markdown(text) + " ▌")
-            answer = stream.result().to_json()
+            try:
+                queue_status.wait_for_turn(stream, placeholder)  # "2 questions ahead of yours"
+                text = ""
+                for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
+                    text += token
+                    placeholder.markdown(inert_markdown(text) + " ▌")
+                answer = stream.result().to_json()
+            finally:
+                stream.close()  # a stop, a closed tab, an error: the model is free at once
         except USER_ERRORS as exc:
             st.error(str(exc))
             return
