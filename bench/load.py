@@ -186,12 +186,12 @@ async def _ask(page, question: str) -> Asked:
         messages = page.get_by_test_id("stChatMessage")
         if await messages.count() >= before + 2:
             reply = messages.nth(before + 1)
-            text = (await reply.inner_text()).strip()
+            text = " ".join(await reply.all_inner_texts()).strip()
             now = time.monotonic() - started
             if asked.status_s is None and await reply.locator(STATUS).count():
                 asked.status_s = now  # something for the person to read, not just the bubble
             md = reply.get_by_test_id("stMarkdownContainer")
-            shown = (await md.first.inner_text()).strip() if await md.count() else ""
+            shown = " ".join((await md.all_inner_texts())[:1]).strip()
             if shown and asked.first_token_s is None:
                 asked.first_token_s = now
             if (
@@ -203,7 +203,7 @@ async def _ask(page, question: str) -> Asked:
                 return asked
             expander = reply.get_by_test_id("stExpander")
             status = page.get_by_test_id("stStatusWidget")
-            idle = not await status.count() or "Running" not in await status.inner_text()
+            idle = "Running" not in " ".join(await status.all_inner_texts())  # never waits
             if await expander.count() or (shown and "▌" not in shown and idle):
                 asked.total_s = now
                 if await expander.count():
