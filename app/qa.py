@@ -22,6 +22,7 @@ from app.condense import condense
 from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
 from llm.prompt import I_DONT_KNOW, build_prompt
+from llm.queue import Ticket
 from retrieval.types import Embedder, Hit, Retriever
 
 # Retrieval counts as confident when the best resource's question-chunk cosine reaches this;
@@ -148,6 +149,18 @@ class AnswerStream:
         if len(raw) > self._shown and not guard.repeats_marker(raw, self._markers):
             yield raw[self._shown :]  # a held-back tail that turned out not to be a marker
             self._shown = len(raw)
+
+    @property
+    def ticket(self) -> Ticket | None:
+        """This answer's place in the model's queue (``llm.queue``), None without a queue."""
+        return getattr(self._tokens, "ticket", None)
+
+    def close(self) -> None:
+        """Stop (a stop button, a closed tab): the model's turn goes to the next question at
+        once, whether this one was waiting or generating."""
+        close = getattr(self._tokens, "close", None)
+        if close is not None:
+            close()
 
     def result(self) -> Answer:
         if self._answer is None:

@@ -1,4 +1,6 @@
-"""Wire once: build the services from settings. The UI caches the result per process."""
+"""Wire once: build the services from settings. The UI builds them once per process and
+keeps them: a settings change at run time is reported (``changed_settings``), not applied
+by building a second set (a second 1.1 GB model)."""
 
 from __future__ import annotations
 
@@ -101,3 +103,11 @@ def build_services(
         context_tokens=settings.context_tokens,
     )
     return Services(settings, index, llm, qa)
+
+
+def changed_settings(running: Settings, now: Settings) -> list[str]:
+    """The names of the settings whose value differs between the ones the services were
+    built with and the ones read now (names only: some values are secrets)."""
+    return [
+        name for name in type(running).model_fields if getattr(running, name) != getattr(now, name)
+    ]

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         "(instant), model (asks the LLM), auto = rule for the embedded backend (a rewrite "
         "costs it 10-30 s on a CPU), model otherwise.",
     )
+    answer_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest time one answer may take, from its turn in the queue to its last "
+        "word; a slower one is stopped with a message.",
+    )
     context_tokens: int = Field(
         400,
         ge=50,

@@ -72,7 +72,21 @@ def _required_model(settings: Settings) -> str:
 
 
 def make_llm(settings: Settings) -> LLM:
-    """The backend ``settings.llm_backend`` names, each imported only when chosen."""
+    """The backend ``settings.llm_backend`` names, each imported only when chosen. Backends
+    that answer one question at a time (embedded, local) sit behind a first-come-first-served
+    queue; an OpenAI-compatible server serves many at once. Every answer is bounded by
+    ``answer_timeout_s``."""
+    from llm.queue import AnswerQueue, QueuedLLM
+
+    one_at_a_time = settings.llm_backend in ("embedded", "local")
+    return QueuedLLM(
+        _backend(settings),
+        queue=AnswerQueue() if one_at_a_time else None,
+        answer_timeout_s=settings.answer_timeout_s,
+    )
+
+
+def _backend(settings: Settings) -> LLM:
     match settings.llm_backend:
         case "embedded":
             from llm.embedded import EmbeddedLLM

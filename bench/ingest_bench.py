@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         embedder = TimedEmbedder(real)
         index = open_index(settings, embedder=embedder)
         put = index.store.put_document = Timed(index.store.put_document)
-        bm25 = index.rebuild_bm25 = Timed(index.rebuild_bm25)
+        bm25 = index.sync_bm25 = Timed(index.sync_bm25)
         watcher = ChildMemory()
         started = time.perf_counter()
         report = ingest_paths(index, [corpus], config=ingest_config(settings))

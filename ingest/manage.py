@@ -10,7 +10,6 @@ from pathlib import Path
 from ingest.pipeline import discover, sync_bm25
 from retrieval import Index, StoreError
 from retrieval.chroma_store import DocumentInfo
-from retrieval.writer_lock import writer_lock
 
 
 def list_documents(index: Index) -> list[DocumentInfo]:
@@ -55,7 +54,7 @@ def remove_sources(
     """Delete documents from Chroma and BM25. ``sources`` are source names or paths (see
     ``resolve_sources``); unknown ones are ignored. Returns the sources removed."""
     store = index.store
-    with writer_lock(index.config.data_dir, lock_timeout):
+    with index.writer(lock_timeout):
         if store.needs_recovery():
             store.recover()
         targets = dict.fromkeys(s for s in resolve_sources(index, sources).values() if s)
@@ -73,7 +72,7 @@ def rebuild(index: Index, *, lock_timeout: float = 30.0) -> int:
     with the current embedder (resumable after a crash), then BM25 is re-derived from it.
     Returns the number of chunks."""
     store = index.store
-    with writer_lock(index.config.data_dir, lock_timeout):
+    with index.writer(lock_timeout):
         if store.needs_recovery():
             store.recover()
         n = store.rebuild()
@@ -91,7 +90,7 @@ def set_effective(
     or a path ending in one (see ``resolve_sources``). Returns the source, or None when it
     is not indexed."""
     store = index.store
-    with writer_lock(index.config.data_dir, lock_timeout):
+    with index.writer(lock_timeout):
         if store.needs_recovery():
             store.recover()
         source = _match(name, {d.source for d in store.documents()})

@@ -34,7 +34,6 @@ from ingest.errors import IngestError
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
-from retrieval.writer_lock import writer_lock
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -137,14 +136,14 @@ def ingest_paths(
     the stored date without re-embedding). Missing paths raise ``IngestError`` before anything is
     written; a file that fails is reported with its reason and the others go on. Another
     writer holding the lock longer than ``lock_timeout`` raises ``StoreError``;
-    ``lock=False`` when the caller already holds ``writer_lock``. ``config``: chunk sizes
+    ``lock=False`` when the caller already holds ``index.writer``. ``config``: chunk sizes
     and per-file limits (the defaults of ``IngestConfig`` when not given)."""
     config = config or IngestConfig()
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise IngestError(f"No such file or folder: {', '.join(missing)}")
-    held = writer_lock(index.config.data_dir, lock_timeout) if lock else contextlib.nullcontext()
+    held = index.writer(lock_timeout) if lock else contextlib.nullcontext()
     with held:
         return _ingest_locked(index, paths, config, progress, added_by, source_names, effective)
 
@@ -198,10 +197,8 @@ def _ingest_locked(
 def sync_bm25(index: Index, *, changed: bool) -> str | None:
     """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
-    if not changed and index.bm25.load() and index.bm25.matches(index.store.all_ids()):
-        return None
     try:
-        index.rebuild_bm25()
+        index.sync_bm25(rebuild=changed)  # built aside, swapped in whole
     except OSError as exc:
         return (
             f"The keyword (BM25) index could not be saved ({exc.strerror or exc}); the "

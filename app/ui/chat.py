@@ -9,6 +9,7 @@ from app.errors import USER_ERRORS
 from app.qa import EMPTY_QUESTION
 from app.services import Services
 from app.ui import conflicts as conflicts_ui
+from app.ui import queue_status
 from app.ui.render import inert_markdown, source_label
 
 NOT_FOUND_NOTE = "not found in the documents"
@@ -173,11 +174,15 @@ def _answer(services: Services, question: str, history: list[dict]) -> dict:
                 st.caption("Best match:")
                 _quote(preview.quote, source_label(preview.to_json()))
     placeholder = st.empty()
-    text = ""
-    for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
-        text += token
-        placeholder.markdown(inert_markdown(text) + " ▌")
-    answer = stream.result().to_json()
+    try:
+        queue_status.wait_for_turn(stream, placeholder)  # "2 questions ahead of yours"
+        text = ""
+        for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
+            text += token
+            placeholder.markdown(inert_markdown(text) + " ▌")
+        answer = stream.result().to_json()
+    finally:
+        stream.close()  # a stop, a closed tab, an error: the model is free at once
     if status is not None:
         label = (
             f"Checked {len(answer['citations'])} source(s) for the answer."
