@@ -49,6 +49,15 @@ ANSWER_ROWS = [
     ("answer length p50 (characters, answered)", "answer_chars_p50"),
     ('unanswerable answered "I don\'t know"', "refused_unanswerable"),
     ("answerable wrongly refused", "refused_answerable"),
+    (
+        '... before the answer check: unanswerable "I don\'t know"',
+        "before_check_refused_unanswerable",
+    ),
+    ("... before the answer check: answerable refused", "before_check_refused_answerable"),
+    (
+        "... before the check: resources listed on the expected source",
+        "before_check_citation_precision",
+    ),
     ("retrieval p50 / p95 (s)", "retrieval"),
     ("first token p50 / p95 (s)", "first_token"),
     ("total p50 / p95 (s)", "total"),

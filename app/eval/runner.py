@@ -179,6 +179,11 @@ class AnswerResult:
     has_citation: bool | None = None  # at least one supported citation
     # conflict questions: the newer rule in the answer AND the newer document cited
     conflict_correct: bool | None = None
+    # before the answer check, from the same run: refused by the floor or by the model
+    # itself, and the share of the resources given to the model on the expected source
+    # (what the old "sources: all resources given" listing showed)
+    refused_before_check: bool = False
+    given_precision: float | None = None
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -224,7 +229,14 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
         real = [c for c in answer.citations if not getattr(c, "inferred", False)]
         cites_newer = any(metrics.same_source(c.source, item.newer) for c in real)
         conflict_correct = bool(graded and correct) and cites_newer
+    given_precision = None
+    if item.source is not None and answer.hits and not answer.refused:
+        given_precision = metrics.mean(
+            float(metrics.same_source(h.source, item.source)) for h in answer.hits
+        )
     return AnswerResult(
+        refused_before_check=answer.refused and answer.reason in ("no_hits", "dont_know"),
+        given_precision=given_precision,
         conflict_correct=conflict_correct,
         text=answer.text,
         refused=answer.refused,
@@ -310,6 +322,9 @@ def summarize_answers(items: Sequence[QAItem], results: Sequence[AnswerResult]) 
         "answer_chars_p50": metrics.percentile([float(len(r.text)) for r in answered], 50),
         "refused_unanswerable": share(r.refused for r in unanswerable),
         "refused_answerable": share(r.refused for r in answerable),
+        "before_check_refused_unanswerable": share(r.refused_before_check for r in unanswerable),
+        "before_check_refused_answerable": share(r.refused_before_check for r in answerable),
+        "before_check_citation_precision": metrics.mean(r.given_precision for r in answered),
     }
     for name in ("retrieval", "first_token", "total", "check"):
         values = [r.timings[name] for r in results if name in r.timings]
