@@ -242,11 +242,14 @@ def find_conflicts(
     dated = [(i, h) for i, h in enumerate(hits) if h.effective]
     if len({h.effective for _, h in dated}) < 2:
         return []
-    cut = [(i, s) for i, h in dated for s in sentences(h.text)][:MAX_SENTENCES]
+    # only sentences that can disagree: with a number or date, or withdrawing a rule
+    cut = [
+        (i, s) for i, h in dated for s in sentences(h.text) if quantities(s) or _WITHDRAWN.search(s)
+    ][:MAX_SENTENCES]
     if not cut:
         return []
     texts = [s for _, s in cut] + ([question] if question else [])
-    vectors = np.asarray(embed(texts), dtype=np.float32)
+    vectors = _embed_cached(texts, embed)
     sims = vectors[: len(cut)] @ vectors[: len(cut)].T  # unit vectors: cosine similarity
     about = vectors[: len(cut)] @ vectors[-1] if question else np.ones(len(cut))
     found: dict[tuple, list[tuple[Point, str, str]]] = {}
@@ -284,6 +287,23 @@ def find_conflicts(
         key=lambda c: (c.newer_effective, max(p.similarity for p in c.points)), reverse=True
     )
     return conflicts
+
+
+_CACHE: dict[tuple[int, str], np.ndarray] = {}
+_CACHE_SIZE = 20_000  # sentences (about 30 MB of MiniLM vectors)
+
+
+def _embed_cached(texts: list[str], embed: Embed) -> np.ndarray:
+    """Unit vectors of ``texts``; a passage's sentences come back question after question,
+    so each is embedded once per process (per embedder)."""
+    owner = id(getattr(embed, "__self__", embed))
+    missing = list(dict.fromkeys(t for t in texts if (owner, t) not in _CACHE))
+    if missing:
+        if len(_CACHE) + len(missing) > _CACHE_SIZE:
+            _CACHE.clear()
+        for text, vector in zip(missing, embed(missing), strict=True):
+            _CACHE[(owner, text)] = np.asarray(vector, dtype=np.float32)
+    return np.stack([_CACHE[(owner, t)] for t in texts])
 
 
 def _distinct(points: list[Point]) -> list[Point]:
