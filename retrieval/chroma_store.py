@@ -146,8 +146,8 @@ class ChromaStore:
             raise
         except Exception as exc:  # chromadb raises many types; all mean the same to a user
             raise StoreError(f"Could not open the Chroma store at {self.where}: {exc}") from exc
-        if check_embedder:
-            check(self.recorded_embedder(), self._signature or "")
+        if check_embedder and self._signature:  # a test's stand-in may have none
+            check(self.recorded_embedder(), self._signature)
         if self.needs_recovery():
             try:
                 with self.writer(timeout=0):
@@ -189,8 +189,14 @@ class ChromaStore:
         return client
 
     def _create(self, client: Any, name: str) -> Any:
+        """Open or create ``name``; a new collection records the embedder as it is made (a
+        later metadata change could race with readers opening the collection)."""
+        sig = self._signature
         return client.get_or_create_collection(
-            name, embedding_function=self._ef, configuration={"hnsw": {"space": "cosine"}}
+            name,
+            embedding_function=self._ef,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={EMBEDDER_KEY: sig} if sig else None,
         )
 
     def _open_active(self, client: Any) -> Any:
@@ -250,9 +256,7 @@ class ChromaStore:
         name = next_collection(self._base, self.active_name())
         with contextlib.suppress(Exception):  # debris of an attempt that died here
             client.delete_collection(name)
-        col = self._create(client, name)
-        self._record_embedder(col)  # the rebuild re-embeds with the configured embedder
-        return col
+        return self._create(client, name)  # records the embedder the rebuild re-embeds with
 
     def switch_to(self, col: Any) -> None:
         """Make ``col`` the serving collection for every process and host, then drop the

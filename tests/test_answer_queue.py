@@ -132,9 +132,9 @@ class OneHit:
         return [Hit("id1", "The canteen opens at 11:30.", "canteen.txt", None, 1.0, 0.9)]
 
 
-def test_the_answer_stream_shows_its_place_and_closes():
+def test_the_answer_stream_shows_its_place_and_closes(embedder):
     llm = QueuedLLM(SlowLLM(tokens=20, delay=0.01), queue=AnswerQueue())
-    qa = QAService(OneHit(), llm)
+    qa = QAService(OneHit(), llm, embedder=embedder)
     first, second = qa.ask_stream("When does the canteen open?"), qa.ask_stream("And closes?")
     assert (first.ticket.ahead, second.ticket.ahead) == (0, 1)
     first.close()

@@ -196,14 +196,17 @@ def ask(pg, question: str) -> dict:
     while time.monotonic() < deadline:
         messages = pg.get_by_test_id("stChatMessage")
         if messages.count() >= before + 2:
-            answer = messages.nth(before + 1).get_by_test_id("stMarkdownContainer").first
-            text = answer.inner_text() if answer.count() else ""
+            message = messages.nth(before + 1)
+            answer = message.locator('[class*="st-key-answer_"]').get_by_test_id(
+                "stMarkdownContainer"
+            )
+            text = answer.first.inner_text() if answer.count() else ""
             if text and (not partials or partials[-1] != text):
                 partials.append(text)
-            done = messages.nth(before + 1).get_by_test_id("stExpander").count() > 0
+            done = "Sources given to the model" in message.inner_text()
             if done or (text and "▌" not in text and _idle(pg)):
                 return {
-                    "text": answer.inner_text(),
+                    "text": answer.first.inner_text(),
                     "streamed": any("▌" in p for p in partials),
                     "partials": partials,
                     "message": messages.nth(before + 1),
@@ -225,11 +228,18 @@ def _wait_idle(pg, timeout_s: float = 60) -> None:
 
 
 def _open_sources(message) -> str:
-    expander = message.get_by_test_id("stExpander")
-    expander.get_by_role("button").or_(expander.locator("summary")).first.click()
-    details = expander.get_by_test_id("stExpanderDetails")
-    details.wait_for()
-    return details.inner_text()
+    """Open every expander under an answer (what was found, each cited page, the sources
+    given to the model) and return their text."""
+    texts = []
+    expanders = message.get_by_test_id("stExpander")
+    for i in range(expanders.count()):
+        expander = expanders.nth(i)
+        details = expander.get_by_test_id("stExpanderDetails")
+        if not details.is_visible():
+            expander.get_by_role("button").or_(expander.locator("summary")).first.click()
+        details.wait_for()
+        texts.append(details.inner_text())
+    return "\n".join(texts)
 
 
 def test_chat_streams_answers_with_sources_and_keeps_documents_inert(page):

@@ -44,9 +44,9 @@ def test_openai_backend_streams_from_a_real_server(server_url):
     assert "".join(tokens).strip()
 
 
-def test_questions_from_many_people_at_once_all_get_answers(server_url):
+def test_questions_from_many_people_at_once_all_get_answers(server_url, embedder):
     llm = _llm(server_url)
-    qa = QAService(OneHit(), llm)
+    qa = QAService(OneHit(), llm, embedder=embedder)
     answers: dict[int, str] = {}
     errors: list[BaseException] = []
 

@@ -368,7 +368,8 @@ def test_links_images_and_planted_instructions_are_inert(services):
         assert not re.search(r"(?<!\\)\]\(|(?<!\\)<[a-z]", text), text
         assert not re.search(r"(?i)(?:javascript|https?):", text), text
     # the second answer repeated the planted instruction: it is withheld, in history too
-    assert "CANARY" not in "".join(_texts(at))
+    # (the document's own text, shown as a source, may say it; no answer does)
+    assert all("CANARY" not in t["answer"]["answer"] for t in at.session_state["history"])
     assert inert_markdown(guard.WITHHELD) in _texts(at)
     assert at.session_state["history"][1]["answer"]["answer"] == guard.WITHHELD
 

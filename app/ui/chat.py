@@ -132,11 +132,11 @@ def render(services: Services) -> None:
         st.caption(note)
 
     history: list[dict] = st.session_state.setdefault("history", [])
-    for turn in history:
+    for i, turn in enumerate(history):
         with st.chat_message("user"):
             st.markdown(inert_markdown(turn["question"]))
         with st.chat_message("assistant"):
-            st.markdown(_answer_markdown(turn["answer"]))
+            st.container(key=f"answer_{i}").markdown(_answer_markdown(turn["answer"]))
             _show_details(services, turn["answer"])
 
     question = st.chat_input("Ask a question about the company's documents")
@@ -149,7 +149,7 @@ def render(services: Services) -> None:
         st.markdown(inert_markdown(question))
     with st.chat_message("assistant"):
         try:
-            answer = _answer(services, question, history)
+            answer = _answer(services, question, history, key=f"answer_{len(history)}")
         except USER_ERRORS as exc:
             st.error(str(exc))
             return
@@ -157,7 +157,7 @@ def render(services: Services) -> None:
     history.append({"question": question, "answer": answer})
 
 
-def _answer(services: Services, question: str, history: list[dict]) -> dict:
+def _answer(services: Services, question: str, history: list[dict], *, key: str) -> dict:
     """Search, show what was found, stream the answer, then show it checked."""
     with st.spinner("Searching the documents…"):
         stream = services.qa.ask_stream(
@@ -173,7 +173,7 @@ def _answer(services: Services, question: str, history: list[dict]) -> dict:
             if preview is not None:
                 st.caption("Best match:")
                 _quote(preview.quote, source_label(preview.to_json()))
-    placeholder = st.empty()
+    placeholder = st.container(key=key).empty()  # the answer's text (key: for browser tests)
     try:
         queue_status.wait_for_turn(stream, placeholder)  # "2 questions ahead of yours"
         text = ""
