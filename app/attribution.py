@@ -370,6 +370,8 @@ percent percentage cent eur euro euros usd dollar dollars amount number total
 around about approximately roughly nearly almost up least most maximum minimum max min
 only just exactly over under less more than within after before until from per each every
 advance prior ahead beforehand latest earliest
+according accordingly based resource resources provided document documents text passage
+passages handbook memo policy state states stated mention mentions mentioned say says said
 get gets got getting receive receives received give gives given have has had is are be
 can may must need needs will would should shall also however yes no please note
 entitled entitle eligible when where what which who whom how why own anything something
