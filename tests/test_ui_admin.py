@@ -215,10 +215,13 @@ def test_upload_checks_directly(services):
 
 def test_reupload_replaces_the_document_and_its_kept_file(services):
     first = uploads.ingest_uploads(
-        services.index, [uploads.Upload("rules.md", b"Lunch is at noon.")], added_by="ann"
+        services.index,
+        services.settings,
+        [uploads.Upload("rules.md", b"Lunch is at noon.")],
+        added_by="ann",
     )
     again = uploads.ingest_uploads(
-        services.index, [uploads.Upload("rules.md", b"Lunch is at one o'clock.")]
+        services.index, services.settings, [uploads.Upload("rules.md", b"Lunch is at one o'clock.")]
     )
     assert [r.status for r in first.results + again.results] == ["added", "updated"]
     kept = uploads.stored_uploads(services.settings.uploads_dir)
