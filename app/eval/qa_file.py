@@ -1,8 +1,5 @@
 """The QA file: one JSON object per line, each a question with what a right answer says.
 
-known answers, prints a summary table, and writes a per-question CSV, a Markdown report and
-the summary as JSON to --out.
-
 Each line of QA.jsonl is ``{"id", "question", "answers": [...], "source": file or null,
 "page": int or null}``. ``answers: []`` with ``source: null`` is a question the documents do
 not answer: the right reply is "I don't know." Optional keys: ``"tokens": [...]``, words a
