@@ -47,6 +47,12 @@ VECTOR_WEIGHT = 0.9  # RAGFlow's split: 0.9 vector + 0.1 token similarity
 # for whole chunks; true sentence-level paraphrases scored 0.50-0.57 ("Full-timers are
 # entitled to twenty-five days of paid vacation" / "...receive 25 days of paid annual leave").
 MIN_SCORE = 0.45
+# ... unless the exact rules hold in full: every number of the claim and every one of its
+# subject words are in the window. Then similarity only has to say it is not unrelated: a
+# bullet list flattened into one long "sentence" (PDF and Markdown chunks lose their line
+# breaks) dilutes the cosine of a right match to 0.40 ("you can work from home up to 3 days
+# per week" against the memo's list of changes).
+MIN_SCORE_EXACT = 0.30
 # Subject rule: more than this share of the claim's subject words must be in the support
 # window ("paid leave" in "paid annual leave": 2 of 2). Exactly half is not enough: "mileage
 # allowance" against "meal allowance" shares one word of two.
@@ -769,6 +775,19 @@ def _check_window(
     return None
 
 
+def _exact(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> bool:
+    """The claim has numbers, and all of them and all of its subject words are in the window."""
+    if not claim.numbers:
+        return False
+    have: set[tuple[str, ...]] = set()
+    words: set[str] = set()
+    for s in sents[first : last + 1]:
+        have |= s.numbers
+        if not s.heading:
+            words |= s.subject | s.tokens
+    return claim.numbers <= have and claim.subject <= words
+
+
 def _best_windows(
     claim: _Claim, scores: list[float], per_resource: list[list[_ResSentence]], offsets: list[int]
 ) -> tuple[dict[int, _Window], _Window | None, str | None]:
@@ -792,7 +811,8 @@ def _best_windows(
         for neg, _, first, last in sorted(set(candidates)):
             window = _Window(r + 1, first, last, -neg)
             reason = _check_window(claim, sents, first, last, window.score)
-            if reason is None and window.score < MIN_SCORE:
+            floor = MIN_SCORE_EXACT if _exact(claim, sents, first, last) else MIN_SCORE
+            if reason is None and window.score < floor:
                 reason = "not similar enough to any resource sentence"
             if reason is None:
                 passing[r + 1] = window
