@@ -249,7 +249,7 @@ def find_conflicts(
     if not cut:
         return []
     texts = [s for _, s in cut] + ([question] if question else [])
-    vectors = _embed_cached(texts, embed)
+    vectors = np.asarray(embed(texts), dtype=np.float32)  # the caller caches (CachedEmbedder)
     sims = vectors[: len(cut)] @ vectors[: len(cut)].T  # unit vectors: cosine similarity
     about = vectors[: len(cut)] @ vectors[-1] if question else np.ones(len(cut))
     found: dict[tuple, list[tuple[Point, str, str]]] = {}
@@ -287,23 +287,6 @@ def find_conflicts(
         key=lambda c: (c.newer_effective, max(p.similarity for p in c.points)), reverse=True
     )
     return conflicts
-
-
-_CACHE: dict[tuple[int, str], np.ndarray] = {}
-_CACHE_SIZE = 20_000  # sentences (about 30 MB of MiniLM vectors)
-
-
-def _embed_cached(texts: list[str], embed: Embed) -> np.ndarray:
-    """Unit vectors of ``texts``; a passage's sentences come back question after question,
-    so each is embedded once per process (per embedder)."""
-    owner = id(getattr(embed, "__self__", embed))
-    missing = list(dict.fromkeys(t for t in texts if (owner, t) not in _CACHE))
-    if missing:
-        if len(_CACHE) + len(missing) > _CACHE_SIZE:
-            _CACHE.clear()
-        for text, vector in zip(missing, embed(missing), strict=True):
-            _CACHE[(owner, text)] = np.asarray(vector, dtype=np.float32)
-    return np.stack([_CACHE[(owner, t)] for t in texts])
 
 
 def _distinct(points: list[Point]) -> list[Point]:
@@ -460,13 +443,6 @@ def cite_newer(citations: list, hits: Sequence[Hit], conflicts: Sequence[Conflic
             out.insert(at, dataclasses.replace(template, **change))
             cited.add((c.newer_source, c.newer_page))
     return out
-
-
-def embedder_of(retriever: object) -> Embed | None:
-    """The embedding function behind a retriever (``HybridRetriever.store.embedder``), for
-    comparing sentences; None for a retriever without one (then no conflicts are sought)."""
-    embedder = getattr(getattr(retriever, "store", None), "embedder", None)
-    return getattr(embedder, "embed", None)
 
 
 def with_conflicts(answer, hits: Sequence[Hit], conflicts: Sequence[Conflict]):

@@ -71,6 +71,9 @@ def evaluate_retrieval(
     """Rank of the expected source with the floor off (``floor=-1``), and whether the
     configured floor would refuse, for each question."""
     from app.conflicts import POOL, arrange
+    from app.context import CachedEmbedder
+
+    sentences = CachedEmbedder(index.embedder)  # passages come back question after question
 
     ranker = index.retriever(mode, floor=-1)
     gate = index.retriever(mode)
@@ -90,7 +93,7 @@ def evaluate_retrieval(
         arranged = None
         if item.conflict:  # the order the model would see them in
             pool = gate.search(item.question, k * POOL, vector=vector)  # as QAService does
-            given, _ = arrange(pool, index.embedder.embed, item.question, k)
+            given, _ = arrange(pool, sentences.embed, item.question, k)
             arranged = newer_above([(h.source, h.page) for h in given], item)
         results.append(
             RetrievalResult(
