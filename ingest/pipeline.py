@@ -18,7 +18,6 @@ half-written ones were removed by the repair and are written again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,6 +33,7 @@ from ingest.errors import IngestError
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
+from retrieval.files import sha256_file
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -102,11 +102,8 @@ def discover(
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """A document's id: the SHA-256 of its bytes."""
+    return sha256_file(path)
 
 
 def now_iso() -> str:

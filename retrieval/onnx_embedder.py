@@ -27,6 +27,7 @@ import numpy as np
 
 from retrieval.embedder_check import signature
 from retrieval.errors import EmbedderError
+from retrieval.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,6 @@ MIN_PROBE_COSINE = {"fp32": 0.999, "int8": 0.97}
 INSTALL_HINT = (
     "pip install -r requirements.txt (it pins onnxruntime and onnx), or set RAG_EMBED_BACKEND=torch"
 )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _weights_file(model_dir: Path) -> Path:
@@ -167,7 +160,7 @@ class OnnxEmbedder:
 
         weights = _weights_file(self._model_dir)
         h = hashlib.sha256()
-        for part in (self.name, _sha256(weights), self.precision, str(EXPORT_VERSION)):
+        for part in (self.name, sha256_file(weights), self.precision, str(EXPORT_VERSION)):
             h.update(part.encode())
             h.update(b"\x00")
         # quantized kernels and the quantizer's output may change with the runtime
@@ -190,7 +183,7 @@ class OnnxEmbedder:
             sidecar.unlink(missing_ok=True)  # no sidecar = not trusted, even if we die here
             self._export(path)
             meta = {
-                "sha256": _sha256(path),
+                "sha256": sha256_file(path),
                 "model": self.name,
                 "precision": self.precision,
                 "export_version": EXPORT_VERSION,
@@ -202,7 +195,7 @@ class OnnxEmbedder:
         meta = _read_json(sidecar)
         if not path.is_file() or not meta:
             return False
-        if meta.get("sha256") != _sha256(path):
+        if meta.get("sha256") != sha256_file(path):
             log.warning("Cached ONNX model %s fails its sha256 check; exporting again", path)
             return False
         try:

@@ -8,8 +8,6 @@ names, and a document that is never touched is found by every search, re-index o
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -17,11 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 from app import uploads
-from app.settings import REPO_ROOT
 from app.wiring import open_index
 from ingest import ingest_paths
 from retrieval.types import chunk_id
-from tests.conftest import make_settings, module_env
+from tests.conftest import make_settings, run_module
 
 STABLE = "canteen.txt"
 STABLE_QUESTION = "which day does the canteen serve vegetarian lunch"
@@ -152,25 +149,10 @@ def test_searches_are_never_torn_while_admins_and_the_cli_write(tmp_path, embedd
         s.phase = "cli"
         put(docs, "parking.txt", 2)
         put(docs, "leave.txt", 3)
-        env = module_env(settings.data_dir)
-        cli = subprocess.run(
-            [sys.executable, "-m", "ingest", str(docs), "--quiet"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        cli = run_module("ingest", str(docs), "--quiet", data_dir=settings.data_dir, timeout=600)
         assert cli.returncode == 0, cli.stderr
         s.phase = "cli re-index"
-        cli = subprocess.run(
-            [sys.executable, "-m", "ingest", "--rebuild"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        cli = run_module("ingest", "--rebuild", data_dir=settings.data_dir, timeout=600)
         assert cli.returncode == 0, cli.stderr
         s.phase = "after"
         time.sleep(1.0)
