@@ -13,6 +13,8 @@ counts only if it also passes two rules code can check exactly:
   light verbs) are found in that same window, or the wording is a close paraphrase. A
   number in a passage about something else (a 20% coinsurance offered as a mileage rate)
   does not support the claim.
+- **Complete**: a sentence that stops where its value belongs ("The address to write to is
+  [1].", "It will be published on.") states nothing, and nothing supports it.
 
 Unlike RAGFlow, the support is a sentence-level quote, verbatim from the chunk's text so a
 reader can find it on the page, and the model's own ``[n]`` markers are checked the same way:
@@ -729,6 +731,22 @@ class _Claim:
         """Something to check: not filler ("Yes.") and not the model's "I don't know"."""
         return bool(self.numbers or self.subject) and not is_refusal(self.text)
 
+    @property
+    def incomplete(self) -> bool:
+        """The sentence stops where its value should be: "The address to write to is [1]."
+        (the model put the marker where the answer belongs). Nothing supports it."""
+        return bool(_DANGLING.search(self.text))
+
+
+# A sentence that ends on one of these words has lost its object: a copula, an article, a
+# possessive, or a preposition that introduces a value (a date "on", a time "at", a deadline
+# "by"). Lower case only ("Plan A." is a name); prepositions that end sentences ("entitled
+# to", "aware of", "log on", "and so on") are not in the list or are excepted.
+_DANGLING = re.compile(
+    r"(?<![\w-])(?:is|are|was|were|be|the|a|an|your|their|its|our|than|per|at|by|"
+    r"(?<!\bso )(?<!\blog )(?<!\bgo )(?<!\blater )(?<!\bcarry )(?<!\bthen )on)\s*[.!]?$"
+)
+
 
 def _strip_markers(text: str) -> str:
     text = _CITE.sub("", text)
@@ -759,6 +777,8 @@ def _check_window(
     claim: _Claim, sents: list[_ResSentence], first: int, last: int, score: float
 ) -> str | None:
     """Why the window does not support the claim, or None when it does."""
+    if claim.incomplete:
+        return "the sentence stops before its value"
     have: set[tuple[str, ...]] = set()
     subject: set[str] = set()
     for s in sents[first : last + 1]:

@@ -407,9 +407,37 @@ def _without(hit: Hit, drop: set[str]) -> Hit:
     return dataclasses.replace(hit, text=" ".join(kept).strip() or hit.text)
 
 
+def _cited_texts(citation) -> tuple[str, ...]:
+    """What a citation says it is cited for: its quotes (the answer check's), else its
+    snippet."""
+    quotes = getattr(citation, "quotes", None) or ()
+    if quotes:
+        return tuple(quotes)
+    text = getattr(citation, "quote", None) or getattr(citation, "snippet", None)
+    return (text,) if text else ()
+
+
+def states_replaced(texts: Sequence[str], conflict: Conflict) -> bool:
+    """Whether one of ``texts`` (what an older passage is cited for) states a point the
+    newer document replaces: it overlaps the point's older sentence, or states one of the
+    older sentence's numbers or dates that the newer one no longer says (or withdraws). A
+    passage of a replaced section is still the source for the rules the memo leaves alone
+    ("Nothing else changes: laptops are still replaced every 3 years")."""
+    for text in texts:
+        for p in conflict.points:
+            if _overlap(text, p.older):
+                return True
+            shared = quantities(text) & quantities(p.older)
+            if shared - current_quantities(p.newer) or (shared and _WITHDRAWN.search(p.newer)):
+                return True
+    return False
+
+
 def cite_newer(citations: list, hits: Sequence[Hit], conflicts: Sequence[Conflict]) -> list:
-    """An answer that cites an older passage its newer document replaces cites the newer
-    one too, in front: the older passage is never the only source for that point.
+    """An answer that cites an older passage for a point its newer document replaces
+    (``states_replaced``) cites the newer one too, in front: the older passage is never the
+    only source for that point.
+
     ``citations`` are dataclasses with ``n``, ``source`` and ``page`` (and a text field,
     ``snippet`` or ``quote``, set here to the newer sentence); ``hits`` are the resources
     in the order the model saw them."""
@@ -418,7 +446,10 @@ def cite_newer(citations: list, hits: Sequence[Hit], conflicts: Sequence[Conflic
     for c in conflicts:
         if not c.declared:
             continue
-        if (c.older_source, c.older_page) in cited and (c.newer_source, c.newer_page) not in cited:
+        older = [x for x in out if (x.source, x.page) == (c.older_source, c.older_page)]
+        if not any(states_replaced(_cited_texts(x), c) for x in older):
+            continue  # cited for a rule the newer document leaves as it was
+        if (c.newer_source, c.newer_page) not in cited:
             at = next(
                 k for k, x in enumerate(out) if (x.source, x.page) == (c.older_source, c.older_page)
             )

@@ -288,6 +288,50 @@ def test_mixed_answer_lists_the_unsupported_sentence(embedder):
     )
 
 
+SECURITY = Res(
+    "Reporting incidents and lost devices\n"
+    "Report a lost or stolen laptop, phone or security key, and any suspected security\n"
+    "incident, to the security team at security@larkspur-systems.example within 1 hour of\n"
+    "noticing it.",
+    "employee_handbook.pdf",
+    7,
+    0.6,
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The email address to report a security incident is [1].",  # the marker as the value
+        "A suspected security incident must be reported to the security team by.",
+        "You report a suspected security incident to the security team at",  # cut off
+    ],
+)
+def test_a_sentence_that_stops_before_its_value_is_not_supported(embedder, answer):
+    resources = [SECURITY]
+    result = attribute(answer, resources, embedder)
+    (s,) = result.sentences
+    assert (s.n, s.checked) in ((None, "dropped"), (None, "unsupported"))
+    assert s.reason == "the sentence stops before its value"
+    checked = check_answer(
+        answer, "Where do I report an incident?", resources, embedder, min_similarity=0.5
+    )
+    assert isinstance(checked, Refusal) and checked.reason == "not_found"
+    assert_verbatim(checked, resources)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Report a suspected security incident to the security team within 1 hour [1].",
+        "A lost phone is what you report to the security team, within 1 hour, and so on.",
+    ],
+)
+def test_complete_sentences_are_not_taken_for_cut_ones(embedder, answer):
+    result = attribute(answer, [SECURITY], embedder)
+    assert [(s.n, s.reason) for s in result.sentences] == [(1, None)]
+
+
 def test_kept_marker_wins_over_a_slightly_better_resource(embedder):
     duplicate = Res(EXPENSES.text.replace("Submitting a claim\n", ""), "expenses_copy.pdf", 1)
     resources = [EXPENSES, duplicate]

@@ -137,6 +137,23 @@ def test_older_passage_is_never_cited_alone_for_a_replaced_point(embedder):
     assert conflicts.cite_newer(both, hits, found) == both
 
 
+def test_older_passage_cited_for_a_rule_the_memo_leaves_alone_is_cited_alone(embedder):
+    hits, found = conflicts.arrange(_hits(), embedder.embed)
+    assert found and found[0].declared
+    kept_rule = "Remote work requires the agreement of your manager."
+    older = Citation(
+        2, "employee_handbook.pdf", 6, "x", quote=kept_rule, quotes=(kept_rule,), checked="added"
+    )
+    assert conflicts.cite_newer([older], hits, found) == [older]
+    # the same page cited for the replaced rule (its old number) does get the memo in front
+    old_rule = "Employees whose role allows it may work from home on up to 2 days per week."
+    replaced = Citation(2, "employee_handbook.pdf", 6, "x", quote=old_rule, quotes=(old_rule,))
+    cited = conflicts.cite_newer([replaced], hits, found)
+    assert [c.source for c in cited] == ["memo_2026-09_remote_work.md", "employee_handbook.pdf"]
+    assert conflicts.states_replaced(["up to 2 days per week"], found[0])
+    assert not conflicts.states_replaced([kept_rule, "every 3 years"], found[0])
+
+
 # ---- through the answer pipeline and the chat -------------------------------------------------
 def test_answer_puts_the_memo_first_and_never_cites_the_handbook_alone(sample_index):
     llm = ScriptedLLM("Employees may work from home 2 days per week [2].")
