@@ -29,10 +29,11 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from ingest.dates import Supersedes
 from retrieval.types import Hit
 
 Embed = Callable[[list[str]], list[list[float]]]
+R = TypeVar("R")  # a resource as the prompt shows it: a Hit or an app.context.Excerpt
 
 # Calibrated on the sample documents with all-MiniLM-L6-v2: the pairs that restate one rule
 # with a new number score 0.70-0.93 (see tests/test_conflicts.py); unrelated sentences that
@@ -47,6 +49,14 @@ Embed = Callable[[list[str]], list[list[float]]]
 SAME_POINT = 0.70
 # a point is shown with an answer only when one of its sentences is about the question
 ABOUT_QUESTION = 0.5
+# ... or when it is what both passages say on the question (each sentence the closest to the
+# question of its passage's sentences that can disagree), and at least this close: a
+# question in other words than the documents' ("I bought something with my own money. How
+# long do I have to get reimbursed?") is at 0.43 from the deadline both state, while the
+# closest point of an unrelated rule ("remote days from 1 October" for "the date we move
+# into the new office") can reach 0.47 but is not what its passages say best on the
+# question; see tests/test_conflicts.py
+ABOUT_ANSWER = 0.4
 MAX_POINTS = 3  # per conflict shown
 AS_RELEVANT = 0.05  # cosine similarity with the question; see _as_relevant
 POOL = 3  # QAService searches POOL * top_k passages; arrange keeps top_k (see arrange)
@@ -234,11 +244,15 @@ def declares(newer: Hit, older: Hit) -> bool:
 
 
 def find_conflicts(
-    hits: Sequence[Hit], embed: Embed, question: str | None = None
+    hits: Sequence[Hit],
+    embed: Embed,
+    question: str | None = None,
+    *,
+    max_points: int = MAX_POINTS,
 ) -> list[Conflict]:
     """The conflicts among ``hits``, newest first, one per pair of places (document and
-    page). Hits without a date take no part. With ``question``, a point counts only when
-    one of its two sentences is about the question (``ABOUT_QUESTION``)."""
+    page), each with at most ``max_points`` points. Hits without a date take no part. With
+    ``question``, a point counts only when it is about the question (``_about_question``)."""
     dated = [(i, h) for i, h in enumerate(hits) if h.effective]
     if len({h.effective for _, h in dated}) < 2:
         return []
@@ -252,13 +266,19 @@ def find_conflicts(
     vectors = np.asarray(embed(texts), dtype=np.float32)  # the caller caches (CachedEmbedder)
     sims = vectors[: len(cut)] @ vectors[: len(cut)].T  # unit vectors: cosine similarity
     about = vectors[: len(cut)] @ vectors[-1] if question else np.ones(len(cut))
+    best: dict[int, int] = {}  # hit -> its sentence closest to the question
+    for a, (i, _) in enumerate(cut):
+        if i not in best or about[a] > about[best[i]]:
+            best[i] = a
     found: dict[tuple, list[tuple[Point, str, str]]] = {}
     for a, (i, s_a) in enumerate(cut):
         for b, (j, s_b) in enumerate(cut):
             newer, older = hits[i], hits[j]
             if newer.source == older.source or (newer.effective or "") <= (older.effective or ""):
                 continue
-            if sims[a, b] < SAME_POINT or max(about[a], about[b]) < ABOUT_QUESTION:
+            if sims[a, b] < SAME_POINT:
+                continue
+            if not _about_question(float(max(about[a], about[b])), best[i] == a and best[j] == b):
                 continue
             if differs(s_a, s_b):
                 place = (newer.source, newer.page, older.source, older.page)
@@ -277,7 +297,7 @@ def find_conflicts(
                 old_source,
                 old_page,
                 older.effective or "",
-                tuple(_distinct([p for p, _, _ in found_points])),
+                tuple(_distinct([p for p, _, _ in found_points], max_points)),
                 declares(newer, older),
                 newer_ids=frozenset(n for _, n, _ in found_points),
                 older_ids=frozenset(o for _, _, o in found_points),
@@ -289,14 +309,23 @@ def find_conflicts(
     return conflicts
 
 
-def _distinct(points: list[Point]) -> list[Point]:
-    """The closest pairs first, at most ``MAX_POINTS``; a pair that repeats a closer one
+def _about_question(about: float, answers_it: bool) -> bool:
+    """Whether a point is about the question: one of its sentences is close to it
+    (``ABOUT_QUESTION``), or a little less close (``ABOUT_ANSWER``) when the point is what
+    both passages say best on the question (each sentence the closest of its passage).
+    Retrieval found both passages for the question; a question put in other words than the
+    documents' stays further from every sentence."""
+    return about >= ABOUT_QUESTION or (answers_it and about >= ABOUT_ANSWER)
+
+
+def _distinct(points: list[Point], max_points: int = MAX_POINTS) -> list[Point]:
+    """The closest pairs first, at most ``max_points``; a pair that repeats a closer one
     (chunks share their edges, so a sentence can come twice, once cut) is left out."""
     out: list[Point] = []
     for p in sorted(points, key=lambda p: -p.similarity):
         if not any(_overlap(p.newer, q.newer) and _overlap(p.older, q.older) for q in out):
             out.append(p)
-    return out[:MAX_POINTS]
+    return out[:max_points]
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -323,12 +352,15 @@ def arrange(
     pool = top + _newer_candidates(top, rest)
     conflicts = find_conflicts(pool, embed, question)
     ahead: dict[str, set[str]] = {}  # hit id -> ids of newer hits that must come before it
-    drop: dict[str, set[str]] = {}  # hit id -> its sentences that a newer document replaces
     for c in conflicts:
         for older_id in c.older_ids:
             ahead.setdefault(older_id, set()).update(c.newer_ids)
-            if c.declared:
-                drop.setdefault(older_id, set()).update(p.older for p in c.points)
+    # what a document says it replaces is set aside whatever the question: a replaced rule
+    # the model reads beside the question's own is still one it may repeat
+    drop: dict[tuple, set[str]] = {}  # (source, page) -> its sentences a document replaces
+    for c in find_conflicts(pool, embed, max_points=MAX_SENTENCES):
+        if c.declared:
+            drop.setdefault((c.older_source, c.older_page), set()).update(p.older for p in c.points)
     for newer in pool:  # declared, no sentence found in conflict: still ahead, if as relevant
         for older in top:
             later = (newer.effective or "") > (older.effective or "")
@@ -349,7 +381,7 @@ def arrange(
     ids = {h.id for h in chosen}
     conflicts = [c for c in conflicts if c.newer_ids & ids and c.older_ids & ids]
     ordered = _newer_first(chosen, {o: n & ids for o, n in ahead.items()})
-    return [_without(h, drop.get(h.id, set())) for h in ordered], conflicts
+    return [_without(h, drop.get((h.source, h.page), set())) for h in ordered], conflicts
 
 
 def _as_relevant(newer: Hit, older: Hit) -> bool:
@@ -400,86 +432,127 @@ def _newer_first(hits: list[Hit], ahead: dict[str, set[str]]) -> list[Hit]:
     return out
 
 
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """Where the sentences of ``text`` are (``sentences`` cuts at the same places)."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append((start, m.start()))
+        start = m.end()
+    return [*out, (start, len(text))]
+
+
+def _one_of(piece: str, said: Iterable[str]) -> bool:
+    """Whether ``piece`` of a passage is one of the sentences ``said``, whole or cut (chunks
+    share their edges, so a sentence can come twice, once cut)."""
+    piece = piece.strip(" *-•")
+    return len(piece) >= 12 and any(_overlap(piece, s) for s in said)
+
+
 def _without(hit: Hit, drop: set[str]) -> Hit:
     if not drop:
         return hit
-    kept = [s for s in _SENTENCE_END.split(hit.text) if s.strip(" *-•") not in drop]
+    kept = [hit.text[a:b] for a, b in _pieces(hit.text) if not _one_of(hit.text[a:b], drop)]
     return dataclasses.replace(hit, text=" ".join(kept).strip() or hit.text)
 
 
-def _cited_texts(citation) -> tuple[str, ...]:
-    """What a citation says it is cited for: its quotes (the answer check's), else its
-    snippet."""
-    quotes = getattr(citation, "quotes", None) or ()
-    if quotes:
-        return tuple(quotes)
-    text = getattr(citation, "quote", None) or getattr(citation, "snippet", None)
-    return (text,) if text else ()
+def mark_replaced(
+    resources: Sequence[R], hits: Sequence[Hit], conflicts: Sequence[Conflict]
+) -> list[R]:
+    """The resources as the prompt shows them (``resources[i]`` is ``hits[i]``, maybe cut to
+    an excerpt): each sentence of an older passage that a newer one changes without saying
+    so (a declared replacement is already set aside by ``arrange``) is followed by
+    "(replaced by [1], dated 2026-10-06)", so the model reads which rule is current where
+    it reads the old one."""
+    number = {h.id: n for n, h in enumerate(hits, start=1)}
+    out = []
+    for res, hit in zip(resources, hits, strict=True):
+        marks: list[tuple[str, int, str]] = []
+        for c in conflicts:
+            newer = [number[i] for i in c.newer_ids if i in number]
+            if (
+                not c.declared
+                and newer
+                and (hit.source, hit.page) == (c.older_source, c.older_page)
+            ):
+                marks += [(p.older, min(newer), c.newer_effective) for p in c.points]
+        text = res.text
+        for start, end in reversed(_pieces(text) if marks else []):
+            label = next(
+                (f" (replaced by [{n}], dated {d})" for o, n, d in marks
+                 if _one_of(text[start:end], [o])),
+                None,
+            )  # fmt: skip
+            if label:
+                text = text[:end] + label + text[end:]
+        out.append(dataclasses.replace(res, text=text) if text != res.text else res)
+    return out
 
 
-def states_replaced(texts: Sequence[str], conflict: Conflict) -> bool:
-    """Whether one of ``texts`` (what an older passage is cited for) states a point the
-    newer document replaces: it overlaps the point's older sentence, or states one of the
-    older sentence's numbers or dates that the newer one no longer says (or withdraws). A
-    passage of a replaced section is still the source for the rules the memo leaves alone
-    ("Nothing else changes: laptops are still replaced every 3 years")."""
-    for text in texts:
-        for p in conflict.points:
-            if _overlap(text, p.older):
-                return True
-            shared = quantities(text) & quantities(p.older)
-            if shared - current_quantities(p.newer) or (shared and _WITHDRAWN.search(p.newer)):
-                return True
-    return False
+def _draws_on(citation, conflict: Conflict, side: str) -> bool:
+    """Whether ``citation`` (``n``, ``source``, ``page``, maybe ``quote``/``quotes``) cites
+    ``side`` ("newer" or "older") of ``conflict`` for one of its points: the place, and a
+    quote that is one of the points' sentences on that side (without a quote, the place)."""
+    place = (getattr(conflict, f"{side}_source"), getattr(conflict, f"{side}_page"))
+    if (citation.source, citation.page) != place:
+        return False
+    quotes = [q for q in (getattr(citation, "quotes", ()) or ()) if q]
+    quotes += [q for q in [getattr(citation, "quote", None)] if q]
+    said = [getattr(p, side) for p in conflict.points]
+    return not quotes or any(_overlap(q, s) for q in quotes for s in said)
+
+
+NEWER = "newer"  # ``checked`` of a citation ``cite_newer`` put in front of an older one
 
 
 def cite_newer(citations: list, hits: Sequence[Hit], conflicts: Sequence[Conflict]) -> list:
-    """An answer that cites an older passage for a point its newer document replaces
-    (``states_replaced``) cites the newer one too, in front: the older passage is never the
-    only source for that point.
-
+    """An answer that cites an older passage for a point its newer document replaces (the
+    quote is the replaced sentence; without a quote, the place) cites the newer one too, in
+    front, marked ``checked=NEWER``: the older passage is never the only source for that
+    point. A citation of the same page for another rule is left alone.
     ``citations`` are dataclasses with ``n``, ``source`` and ``page`` (and a text field,
     ``snippet`` or ``quote``, set here to the newer sentence); ``hits`` are the resources
     in the order the model saw them."""
     out = list(citations)
     cited = {(c.source, c.page) for c in out}
     for c in conflicts:
-        if not c.declared:
+        if not c.declared or (c.newer_source, c.newer_page) in cited:
             continue
-        older = [x for x in out if (x.source, x.page) == (c.older_source, c.older_page)]
-        if not any(states_replaced(_cited_texts(x), c) for x in older):
-            continue  # cited for a rule the newer document leaves as it was
-        if (c.newer_source, c.newer_page) not in cited:
-            at = next(
-                k for k, x in enumerate(out) if (x.source, x.page) == (c.older_source, c.older_page)
-            )
-            n = next(
-                (
-                    k
-                    for k, h in enumerate(hits, start=1)
-                    if (h.source, h.page) == (c.newer_source, c.newer_page)
-                ),
-                None,
-            )
-            if n is None:
-                continue
-            template = out[at]
-            names = {f.name for f in dataclasses.fields(template)}
-            change = {"n": n, "source": c.newer_source, "page": c.newer_page}
-            for text_field in ("snippet", "quote"):
-                if text_field in names:
-                    change[text_field] = c.points[0].newer if c.points else ""
-            if "quotes" in names:
-                change["quotes"] = (change["quote"],) if change.get("quote") else ()
-            out.insert(at, dataclasses.replace(template, **change))
-            cited.add((c.newer_source, c.newer_page))
+        at = next((k for k, x in enumerate(out) if _draws_on(x, c, "older")), None)
+        n = next(
+            (
+                k
+                for k, h in enumerate(hits, start=1)
+                if (h.source, h.page) == (c.newer_source, c.newer_page)
+            ),
+            None,
+        )
+        if at is None or n is None:
+            continue
+        template = out[at]
+        names = {f.name for f in dataclasses.fields(template)}
+        change = {"n": n, "source": c.newer_source, "page": c.newer_page}
+        if "checked" in names:  # not found by the answer check: put in for the older one
+            change["checked"] = NEWER
+        for text_field in ("snippet", "quote"):
+            if text_field in names:
+                change[text_field] = c.points[0].newer if c.points else ""
+        if "quotes" in names:
+            change["quotes"] = (change["quote"],) if change.get("quote") else ()
+        out.insert(at, dataclasses.replace(template, **change))
+        cited.add((c.newer_source, c.newer_page))
     return out
 
 
 def with_conflicts(answer, hits: Sequence[Hit], conflicts: Sequence[Conflict]):
     """``answer`` (an ``app.qa.Answer``) with the conflicts to show, and with the newer
     document cited wherever it cites a passage that document replaces (``cite_newer``).
-    A refusal shows none: there is no answer for them to qualify."""
+    A refusal shows none: there is no answer for them to qualify; nor does an answer that
+    draws on neither side of a conflict (a rule it did not use, ``_draws_on``)."""
+    conflicts = [
+        c
+        for c in conflicts
+        if any(_draws_on(x, c, side) for x in answer.citations for side in ("newer", "older"))
+    ]
     if not conflicts or answer.refused:
         return answer
     return dataclasses.replace(

@@ -282,7 +282,9 @@ class QAService:
         hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
         excerpts = select_excerpts(question, hits, self.embedder, budget=self.context_tokens)
         retrieval_s = time.perf_counter() - started
-        tokens = self.llm.stream(build_prompt(question, excerpts.resources, self.prompt))
+        # an older sentence a newer resource changes says so where the model reads it
+        shown = conflicts_.mark_replaced(excerpts.resources, hits, found)
+        tokens = self.llm.stream(build_prompt(question, shown, self.prompt))
         return AnswerStream(
             question,
             hits,

@@ -3,6 +3,7 @@ document replaces set aside and never cited alone, shown under the answer (AppTe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from app import conflicts
 from app.citations import Citation
-from app.qa import QAService
+from app.qa import Answer, QAService
 from app.services import build_services
 from app.ui.render import inert_markdown
+from llm.prompt import build_prompt
 from retrieval.types import Hit
 from tests import ui_app
 from tests.conftest import ScriptedLLM, make_settings
@@ -132,6 +134,9 @@ def test_older_passage_is_never_cited_alone_for_a_replaced_point(embedder):
         (2, "employee_handbook.pdf"),
     ]
     assert "3 days per week" in cited[0].snippet
+    checked = Citation(2, "employee_handbook.pdf", 6, "2 days", quote="2 days", checked="kept")
+    [put_in, _] = conflicts.cite_newer([checked], hits, found)
+    assert put_in.checked == conflicts.NEWER and "3 days" in (put_in.quote or "")
     # already cited together, or only the newer: nothing changes
     both = [Citation(1, "memo_2026-09_remote_work.md", None, "x"), older]
     assert conflicts.cite_newer(both, hits, found) == both
@@ -150,8 +155,6 @@ def test_older_passage_cited_for_a_rule_the_memo_leaves_alone_is_cited_alone(emb
     replaced = Citation(2, "employee_handbook.pdf", 6, "x", quote=old_rule, quotes=(old_rule,))
     cited = conflicts.cite_newer([replaced], hits, found)
     assert [c.source for c in cited] == ["memo_2026-09_remote_work.md", "employee_handbook.pdf"]
-    assert conflicts.states_replaced(["up to 2 days per week"], found[0])
-    assert not conflicts.states_replaced([kept_rule, "every 3 years"], found[0])
 
 
 # ---- through the answer pipeline and the chat -------------------------------------------------
@@ -186,3 +189,101 @@ def test_chat_shows_the_conflict_under_the_answer(sample_index, embedder):
     before = f"Before: **{inert_markdown('employee_handbook.pdf, page 6')}** (dated "
     assert any(c.startswith(now) and "up to 3 days per week" in c for c in captions), captions
     assert any(c.startswith(before) and "up to 2 days per week" in c for c in captions)
+    # both sides open at their page, the older one too although the answer does not cite it
+    labels = [e.label for e in at.expander]
+    assert "Open employee_handbook.pdf, page 6" in labels, labels
+    opened = next(e for e in at.expander if e.label == "Open employee_handbook.pdf, page 6")
+    assert any("2 days per week" in m.value for m in opened.markdown)
+
+
+# ---- a question in other words, what a document replaces, the prompt ------------------------
+HANDBOOK_5 = (
+    "Expenses are reimbursed only if they were necessary and, where required, approved in "
+    "advance. Submitting a claim Expense claims are submitted in the expenses module of "
+    "PeopleDesk within 30 days of the date on which the expense occurred. Late claims are only "
+    "accepted with the approval of the department head, and claims older than 90 days are "
+    "rejected."
+)
+EXPENSE_MEMO = (
+    "We have therefore extended the deadline. From 1 December 2026, expense claims are "
+    "submitted in the expenses module of PeopleDesk within 60 days of the date on which the "
+    "expense occurred. Claims older than 120 days are rejected."
+)
+IN_OTHER_WORDS = (
+    "I bought something for work with my own money. How long do I have to get reimbursed?"
+)
+
+
+def _expense_hits() -> list[Hit]:
+    return [
+        Hit("h5", HANDBOOK_5, "employee_handbook.pdf", 5, 0.9, 0.405, effective="2026-01-01"),
+        Hit("h9", "Laptops are replaced every 3 years.", "employee_handbook.pdf", 9, 0.8, 0.3,
+            effective="2026-01-01"),
+        Hit("m", EXPENSE_MEMO, "memo_2026-11_expense_deadline.txt", None, 0.7, 0.323,
+            effective="2026-11-03"),
+    ]  # fmt: skip
+
+
+def test_a_question_in_other_words_still_brings_the_newer_passage_in(embedder, monkeypatch):
+    # every sentence is below ABOUT_QUESTION from the question (0.43), but the deadline is
+    # what both passages say best on it: the memo, third, is brought in ahead of page 5
+    hits, [c] = conflicts.arrange(_expense_hits(), embedder.embed, IN_OTHER_WORDS, k=2)
+    assert [h.id for h in hits] == ["m", "h5"]
+    assert "60 days" in c.points[0].newer and "30 days" in c.points[0].older
+    monkeypatch.setattr(conflicts, "ABOUT_ANSWER", conflicts.ABOUT_QUESTION)  # the old gate
+    hits, found = conflicts.arrange(_expense_hits(), embedder.embed, IN_OTHER_WORDS, k=2)
+    assert found == [] and [h.id for h in hits] == ["h5", "h9"]
+
+
+def test_what_a_document_replaces_is_set_aside_whatever_the_question(embedder):
+    # the anchor day is no point in conflict, the remote days are: still not given
+    hits, _ = conflicts.arrange(_hits(), embedder.embed, "Which day is the anchor day?")
+    older = next(h for h in hits if h.id == "h6")
+    assert OLD_RULE not in older.text and "office-first company" in older.text
+
+
+def test_an_older_sentence_changed_without_saying_so_is_marked_in_the_prompt(embedder):
+    hits, found = conflicts.arrange(_hits(supersedes=()), embedder.embed)
+    shown = conflicts.mark_replaced(hits, hits, found)
+    assert [h.id for h in shown] == ["m", "h6"] and shown[0] is hits[0]
+    marked = OLD_RULE + ". (replaced by [1], dated 2026-09-08)"
+    assert marked in shown[1].text and hits[1].text == HANDBOOK_6  # the hit is unchanged
+    prompt = build_prompt("How many days can I work from home?", shown)
+    assert "[2] (employee_handbook.pdf, page 6, dated 2026-01-01)" in prompt and marked in prompt
+
+
+def test_a_conflict_the_answer_does_not_draw_on_is_not_shown(embedder):
+    hits, found = conflicts.arrange(_hits(), embedder.embed)
+    other = Citation(3, "employee_handbook.pdf", 2, "core hours", quote="core hours")
+    answer = Answer("Core hours are 10 to 15 [3].", False, [other], hits)
+    assert conflicts.with_conflicts(answer, hits, found).conflicts == []
+    cited = dataclasses.replace(answer, citations=[Citation(2, "employee_handbook.pdf", 6, "x")])
+    assert [c.message() for c in conflicts.with_conflicts(cited, hits, found).conflicts] == [
+        MESSAGE
+    ]
+
+
+DEV = Path(__file__).resolve().parents[1] / "data" / "eval" / "dev.jsonl"
+
+
+def test_every_dev_conflict_question_gives_the_newer_document_first(sample_index):
+    """What the model reads for each conflict question of the dev set: the newer document
+    before the older page, with its date, and no sentence of the older page that the newer
+    one changes left as it was (set aside, or marked replaced)."""
+    from app.eval.qa_file import load_qa
+
+    items = [i for i in load_qa(DEV) if i.conflict]
+    llm = ScriptedLLM()
+    qa = QAService(sample_index.retriever(), llm, top_k=5)
+    for item in items:
+        stream = qa.ask_stream(item.question)
+        prompt = llm.prompts[-1] if stream.generating and list(stream) is not None else ""
+        places = [(h.source, h.page) for h in stream.hits]
+        newer = next(n for n, (s, _) in enumerate(places) if s == item.newer)
+        older = [n for n, p in enumerate(places) if p == (item.older, item.older_page)]
+        assert all(newer < n for n in older), (item.id, places)
+        assert f"[{newer + 1}] ({item.newer}, dated " in prompt, item.id
+        for c in stream.conflicts:
+            for p in c.points:
+                assert c.declared or p.older + " (replaced by [" in prompt, (item.id, p.older)
+                assert not c.declared or p.older not in prompt, (item.id, p.older)

@@ -4,6 +4,7 @@ scripted model, and the command end to end on the sample documents (retrieval on
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from app.eval import (
 )
 from app.qa import QAService
 from app.settings import REPO_ROOT
+from retrieval.types import Hit
 from tests.conftest import ScriptedLLM, run_module
 
 TINY = Path(__file__).parent / "fixtures" / "tiny_qa.jsonl"
@@ -113,16 +115,34 @@ def test_conflict_question_needs_the_newer_answer_and_the_newer_document_cited(t
         older="handbook.pdf",
         older_page=6,
     )
-    memo, handbook = Citation(1, "memo.md", None, "3 days"), Citation(2, "handbook.pdf", 6, "2")
+    memo = Citation(1, "memo.md", None, "3 days", quote="up to 3 days", checked="kept")
+    handbook = Citation(2, "handbook.pdf", 6, "2", quote="up to 2 days", checked="kept")
+
+    hits = [
+        Hit("m", "up to 3 days", "memo.md", None, 1.0),
+        Hit("h", "up to 2 days", "handbook.pdf", 6, 0.9),
+    ]
 
     def grade(text, *citations):
-        return grade_answer(item, Answer(text, False, list(citations))).conflict_correct
+        return grade_answer(item, Answer(text, False, list(citations), hits)).conflict_correct
 
     assert grade("3 days [1][2].", memo, handbook) is True
     assert grade("3 days [2].", handbook) is False  # right words, only the older document
     assert grade("2 days [1].", memo) is False  # the older rule
     inferred = Citation(1, "memo.md", None, "3 days", inferred=True)
     assert grade("3 days.", inferred) is False  # given to the model is not cited
+    # put in front of the older citation by app.conflicts.cite_newer: not a checked citation
+    put_in = Citation(1, "memo.md", None, "3 days", quote="up to 3 days", checked="newer")
+    assert grade("3 days [2].", put_in, handbook) is False
+    bare_item = dataclasses.replace(item, answers=("3",))
+    assert grade_answer(bare_item, Answer("3 days [1].", False, [memo], hits)).correct is True
+    with pytest.raises(RagError, match="bare number"):
+        bad = tmp_path / "bare.jsonl"
+        bad.write_text(
+            '{"id": "x", "question": "q", "answers": ["EUR 170", "170"], "source": "m", '
+            '"newer": "m", "older": "h"}\n'
+        )
+        load_qa(bad)
     assert newer_above([("memo.md", None), ("handbook.pdf", 6)], item) is True
     assert newer_above([("handbook.pdf", 6), ("memo.md", None)], item) is False
     assert newer_above([("handbook.pdf", 2), ("memo.md", None)], item) is True  # other page

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Literal
 from app.errors import RagError
 
 Match = Literal["contains", "reference"]
+# "170" is in "The cap was EUR 150, now 170 in Munich"; "EUR 170" is the rule's own words
+_BARE_NUMBER = re.compile(r"[\d.,:]+")
 
 
 # ---- the QA file --------------------------------------------------------------------------
@@ -81,6 +84,12 @@ def load_qa(path: Path) -> list[QAItem]:
             )
             if (item.newer is None) != (item.older is None):
                 raise ValueError('a conflict question needs both "newer" and "older"')
+            bare = [a for a in item.answers if _BARE_NUMBER.fullmatch(a.strip())]
+            if item.conflict and bare:
+                raise ValueError(
+                    f"a conflict question's answers must give the newer rule in words, not a "
+                    f'bare number ({", ".join(map(repr, bare))}): write "EUR 170" or "3 days"'
+                )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RagError(f"{path}, line {n}: not a QA item ({exc})") from None
         items.append(item)

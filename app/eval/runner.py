@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from retrieval import Index
 
 MODES = ("bm25", "dense", "hybrid")
-RANK_DEPTH = 10  # hits looked at for the ranking metrics: MRR is MRR@10
+RANK_DEPTH = 10
+CHECKED = (
+    "kept",
+    "moved",
+    "added",
+)  # a citation the answer check found supports a sentence  # hits looked at for the ranking metrics: MRR is MRR@10
 HIT_KS = (1, 3, 5)
 
 JUDGE_PROMPT = """You are grading an answer to a question about company documents.
@@ -229,8 +234,10 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
             verdict = judge_answer(judge, item, answer.text) if graded else False
     conflict_correct = None
     if item.conflict and item.newer is not None:
-        real = [c for c in answer.citations if not getattr(c, "inferred", False)]
-        cites_newer = any(metrics.same_source(c.source, item.newer) for c in real)
+        # checked: the answer check found the newer document supports a sentence (not
+        # listed as given, nor put in front of an older citation by app.conflicts.cite_newer)
+        vouched = [c for c in answer.citations if c.quote is not None and c.checked in CHECKED]
+        cites_newer = any(metrics.same_source(c.source, item.newer) for c in vouched)
         conflict_correct = bool(graded and correct) and cites_newer
     given_precision = None
     if item.source is not None and answer.hits and not answer.refused:

@@ -102,7 +102,8 @@ def _show_details(services: Services, answer: dict) -> None:
         for c in answer.get("citations") or []:
             st.caption(inert_markdown(f"[{c['n']}] {source_label(c)}"))
         return
-    conflicts_ui.show(answer)  # "The memo of ... replaces ... on this point"
+    # "The memo of ... replaces ... on this point", both sides openable at their page
+    conflicts_ui.show(answer, lambda where: _open_page(services, where))
     _show_sources(services, answer)
 
 

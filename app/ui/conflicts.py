@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from app.ui.render import inert_markdown, source_label
 
 
-def show(answer: dict) -> None:
+def show(answer: dict, open_page: Callable[[dict], None] | None = None) -> None:
     """One notice per conflict in ``answer["conflicts"]`` (``Answer.to_json()``): "The memo
     of 8 September 2026 replaces the Employee Handbook, page 6, on this point.", then the
-    newer and the older source, each with its date and what it says on that point."""
+    newer and the older source, each with its date and what it says on that point, and
+    (with ``open_page``, given ``{"source", "page", "quote"}``) openable at its page."""
     for conflict in answer.get("conflicts") or []:
         with st.container(border=True):
             st.markdown(f"🗓️ {inert_markdown(conflict['message'])}")
@@ -22,3 +25,6 @@ def show(answer: dict) -> None:
                     f"(dated {inert_markdown(where.get('effective') or '?')}): "
                     f"{inert_markdown(said)}"
                 )
+                if open_page is not None:
+                    first = conflict["points"][0][side] if conflict["points"] else None
+                    open_page({"source": where["source"], "page": where["page"], "quote": first})
