@@ -233,7 +233,7 @@ def _ingest_file(
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")
-        embeddings = index.embedder.embed([c.text for c in chunks])
+        embeddings = index.embedder.embed([c.index_text for c in chunks])
     except IngestError as exc:
         return FileResult(source, "failed", reason=str(exc).removeprefix(f"{path.name}: "))
     except OSError as exc:

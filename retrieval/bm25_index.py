@@ -30,13 +30,17 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each doc carries its context line (title > heading)
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
 # Robertson's, so a word in most chunks still counts a little (Kamphuis et al., ECIR 2020).
 METHOD = "lucene"
 K1, B = 1.5, 0.75
+# How many times a chunk's context line (document title > section heading) is counted: a
+# poor man's BM25F field weight (Robertson, Zaragoza and Taylor, CIKM 2004), which weights a
+# field by repeating its terms. Chosen on the dev and policies sets (BENCHMARKS.md).
+CONTEXT_WEIGHT = 1
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -56,6 +60,11 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+def doc_tokens(text: str, context: str = "", context_weight: int = CONTEXT_WEIGHT) -> list[str]:
+    """A chunk's indexed tokens: its context line's ``context_weight`` times, then its text."""
+    return tokenize(context) * context_weight + tokenize(text)
+
+
 def ids_checksum(ids: Iterable[str]) -> str:
     """Order-independent fingerprint of a set of chunk ids."""
     h = hashlib.sha256()
@@ -71,28 +80,39 @@ class _Doc:
     text: str
     source: str
     page: int | None
+    context: str = ""  # title > heading: indexed with the text, never returned as it
 
 
 class BM25Index:
-    """A bm25s index over chunks, kept in ``directory``."""
+    """A bm25s index over chunks, kept in ``directory``. ``context_weight``: how many times
+    a chunk's context line counts (``doc_tokens``)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, context_weight: int = CONTEXT_WEIGHT) -> None:
         self.directory = Path(directory)
+        self.context_weight = context_weight
         self._docs: list[_Doc] = []
         self._bm25: bm25s.BM25 | None = None
         self._checksum = ids_checksum([])
         self._loaded_pointer: str | None = None
 
     # ---- building and saving -------------------------------------------------------------
-    def build(self, docs: Sequence[tuple[str, str, str, int | None]]) -> None:
-        """Index ``(id, text, source, page)`` tuples, replacing what was indexed before.
+    def build(
+        self,
+        docs: Sequence[tuple[str, str, str, int | None] | tuple[str, str, str, int | None, str]],
+    ) -> None:
+        """Index ``(id, text, source, page[, context])`` tuples, replacing what was indexed
+        before. The context line is indexed with the text (``doc_tokens``); hits carry the
+        text alone.
 
         The new index is built aside and swapped in at the end, which keeps the window in
         which a search in another thread could mix old and new to one statement."""
         new_docs = [_Doc(*d) for d in docs]
         model = None
         if new_docs:
-            corpus = [tokenize(d.text) or ["\x00empty"] for d in new_docs]
+            corpus = [
+                doc_tokens(d.text, d.context, self.context_weight) or ["\x00empty"]
+                for d in new_docs
+            ]
             model = bm25s.BM25(method=METHOD, k1=K1, b=B)
             model.index(corpus, show_progress=False)
         self._docs, self._bm25, self._checksum = (
@@ -118,7 +138,7 @@ class BM25Index:
                 "method": METHOD,
                 "count": len(self._docs),
                 "checksum": self._checksum,
-                "docs": [[d.id, d.text, d.source, d.page] for d in self._docs],
+                "docs": [[d.id, d.text, d.source, d.page, d.context] for d in self._docs],
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
             _write_atomic(self.directory / POINTER, name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
+from retrieval.context import context_of
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
 from retrieval.fresh_client import GENERATION, shared_client
@@ -287,11 +288,13 @@ class ChromaStore:
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         return {m["doc_id"] for m in got["metadatas"] if m}
 
-    def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None]]:
-        """Every stored chunk as (id, text, source, page), in batches."""
+    def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None, str]]:
+        """Every stored chunk as (id, text, source, page, context), in batches; context is
+        the title and heading it is indexed under (``retrieval.context``)."""
         for cid, text, meta in self.records(include=["documents", "metadatas"]):
             meta = meta or {}
-            yield cid, text or "", meta["source"], meta.get("page")
+            text = text or ""
+            yield cid, text, meta["source"], meta.get("page"), context_of(text, meta)
 
     def all_ids(self) -> list[str]:
         ids: list[str] = []

@@ -9,8 +9,8 @@ import numpy as np
 
 from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import ChromaStore
-from retrieval.config import RetrievalMode
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.config import Fusion, RetrievalMode
+from retrieval.fusion import fuse_hybrid
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ def apply_floor(hits: list[Hit], floor: float | None) -> list[Hit]:
 
 
 class HybridRetriever:
-    """Dense top-n and BM25 top-n fused by reciprocal rank fusion, then the relevance floor.
+    """Dense top-n and BM25 top-n fused (``retrieval.fusion.fuse_hybrid``: a convex
+    combination of normalised scores, or reciprocal rank fusion), then the relevance floor.
 
     ``mode`` picks one side alone for comparison. Every hit carries its cosine similarity.
     """
@@ -41,10 +42,13 @@ class HybridRetriever:
         mode: RetrievalMode = "hybrid",
         candidates: int = 20,
         rrf_k: int = 60,
+        fusion: Fusion = "convex",
+        dense_weight: float = 0.6,
         floor: float | None = None,
     ) -> None:
         self.store, self.bm25 = store, bm25
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
+        self.fusion, self.dense_weight = fusion, dense_weight
         self._lock = threading.Lock()
         self.sync_bm25()
 
@@ -78,8 +82,12 @@ class HybridRetriever:
         else:
             by_id = {h.id: h for h in sparse}
             by_id.update({h.id: h for h in dense})  # dense hits carry their similarity
-            fused = reciprocal_rank_fusion(
-                [[h.id for h in dense], [h.id for h in sparse]], self.rrf_k
+            fused = fuse_hybrid(
+                [(h.id, h.score) for h in dense],
+                [(h.id, h.score) for h in sparse],
+                method=self.fusion,
+                dense_weight=self.dense_weight,
+                rrf_k=self.rrf_k,
             )
             hits = [
                 Hit(i, by_id[i].text, by_id[i].source, by_id[i].page, score, by_id[i].similarity)

@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from retrieval.context import stored_index_text
+
 if TYPE_CHECKING:
     from retrieval.chroma_store import ChromaStore
 
@@ -159,7 +161,9 @@ def _finish_rebuild(store: ChromaStore) -> int:
                 ids=[r["id"] for r in part],
                 documents=[r["text"] for r in part],
                 metadatas=[r["meta"] for r in part],
-                embeddings=store.embedder.embed([r["text"] for r in part]),
+                embeddings=store.embedder.embed(
+                    [stored_index_text(r["text"], r["meta"]) for r in part]
+                ),
             )
         store.wrote()
     journal.unlink()
