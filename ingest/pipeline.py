@@ -221,7 +221,7 @@ def _ingest_file(
             )
         doc_id = file_hash(path)
         known = index.store.doc_ids_of(source)
-        if known == {doc_id}:
+        if known == {doc_id} and index.store.has_context(source):
             return FileResult(source, "unchanged")
         pages = worker.load(loader_for(path), path)
         chunks = chunk_pages(

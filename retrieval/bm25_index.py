@@ -40,7 +40,7 @@ K1, B = 1.5, 0.75
 # How many times a chunk's context line (document title > section heading) is counted: a
 # poor man's BM25F field weight (Robertson, Zaragoza and Taylor, CIKM 2004), which weights a
 # field by repeating its terms. Chosen on the dev and policies sets (BENCHMARKS.md).
-CONTEXT_WEIGHT = 1
+CONTEXT_WEIGHT = 2
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -136,6 +136,7 @@ class BM25Index:
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "method": METHOD,
+                "context_weight": self.context_weight,
                 "count": len(self._docs),
                 "checksum": self._checksum,
                 "docs": [[d.id, d.text, d.source, d.page, d.context] for d in self._docs],
@@ -187,6 +188,8 @@ class BM25Index:
             manifest = json.loads((folder / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
                 return False
+            if manifest.get("context_weight") != self.context_weight:
+                return False  # indexed with another weighting: rebuilt
             docs = [_Doc(*d) for d in manifest["docs"]]
             if len(docs) != manifest["count"]:
                 return False

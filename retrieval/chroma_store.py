@@ -223,7 +223,7 @@ class ChromaStore:
         complete version from one cut short by a crash."""
         if not chunks:
             raise ValueError("a document needs at least one chunk")
-        source, doc_id = chunks[0].source, chunks[0].doc_id
+        source = chunks[0].source
         extra: dict[str, str | int] = {"doc_chunks": len(chunks), "added_at": added_at}
         if added_by:
             extra["added_by"] = added_by
@@ -232,11 +232,9 @@ class ChromaStore:
         self.add(chunks, embeddings, extra)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
-        old = [
-            cid
-            for cid, meta in zip(got["ids"], got["metadatas"], strict=False)
-            if cid not in new_ids and (meta or {}).get("doc_id") != doc_id
-        ]
+        # every other chunk of this source: older versions, and chunks of this version
+        # indexed differently before (without title and headings)
+        old = [cid for cid in got["ids"] if cid not in new_ids]
         self.delete_ids(old)
         return len(old)
 
@@ -287,6 +285,12 @@ class ChromaStore:
     def doc_ids_of(self, source: str) -> set[str]:
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         return {m["doc_id"] for m in got["metadatas"] if m}
+
+    def has_context(self, source: str) -> bool:
+        """Whether ``source`` was indexed with its title and headings (every chunk ingested
+        since contextual chunks carries a title); older documents are indexed again."""
+        got = self.collection().get(where={"source": source}, include=["metadatas"], limit=1)
+        return any((m or {}).get("title") for m in got["metadatas"])
 
     def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None, str]]:
         """Every stored chunk as (id, text, source, page, context), in batches; context is

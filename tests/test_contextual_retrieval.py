@@ -100,6 +100,8 @@ def test_bm25_finds_a_chunk_by_its_heading_and_returns_its_own_text(tmp_path):
         hits = idx.search("can the probation be extended?", 3)
         assert hits[0].id == "a"
         assert hits[0].text == "It may be extended once, by three months."
+    # an index saved with another context weight is refused, so the caller rebuilds it
+    assert not BM25Index(tmp_path / "bm25", context_weight=index.context_weight + 1).load()
     bare = BM25Index(tmp_path / "bare")
     bare.build([d[:4] for d in docs])  # no context: the heading's word is nowhere
     assert [h.id for h in bare.search("probation", 3)] == []
@@ -157,14 +159,16 @@ def test_weighted_rrf_lets_the_heavier_list_win_a_tie():
         reciprocal_rank_fusion([["a"]], weights=[1.0, 1.0])
 
 
-def test_convex_fusion_uses_score_gaps_that_ranks_forget():
+def test_convex_fusion_weighs_normalised_scores():
     dense = [("a", 0.80), ("b", 0.79), ("c", 0.30)]
     sparse = [("b", 12.0), ("c", 11.5), ("a", 2.0)]
     assert min_max([0.8, 0.79, 0.3]) == pytest.approx([1.0, 0.98, 0.0])
     fused = convex_fusion([dense, sparse], [0.5, 0.5])
-    # b is nearly as close as a in meaning and first for BM25; a is last for BM25
-    assert [d for d, _ in fused] == ["b", "c", "a"]
-    assert dict(fused)["b"] == pytest.approx(0.5 * 0.98 + 0.5 * 1.0)
+    # b: nearly a's cosine and first for BM25; c: close to b for BM25 but far in meaning
+    assert [d for d, _ in fused] == ["b", "a", "c"]
+    assert [s for _, s in fused] == pytest.approx([0.5 * 0.98 + 0.5, 0.5, 0.5 * 0.95])
+    # with more weight on BM25, c's near-top BM25 score overtakes a's cosine
+    assert [d for d, _ in convex_fusion([dense, sparse], [0.3, 0.7])] == ["b", "c", "a"]
     assert [d for d, _ in convex_fusion([dense, sparse], [1.0, 0.0])] == ["a", "b", "c"]
     assert convex_fusion([[], []], [0.5, 0.5]) == []
 
@@ -180,3 +184,22 @@ def test_fuse_hybrid_at_equal_weight_is_plain_rrf():
         fuse_hybrid(dense, sparse, method="borda")
     with pytest.raises(ValueError):
         fuse_hybrid(dense, sparse, dense_weight=1.5)
+
+
+def test_a_document_stored_without_context_is_indexed_again(empty_index, tmp_path):
+    from ingest.pipeline import file_hash, now_iso
+    from retrieval.types import Chunk
+
+    doc = tmp_path / "rules.md"
+    doc.write_text("# Canteen rules\n\n## Opening hours\n\nIt opens at noon on weekdays.\n")
+    old = Chunk(doc.read_text(), "rules.md", None, file_hash(doc))  # as stored before titles
+    empty_index.store.put_document(
+        [old], empty_index.embedder.embed([old.text]), added_at=now_iso()
+    )
+    assert not empty_index.store.has_context("rules.md")
+    report = ingest_paths(empty_index, [doc])
+    assert report.results[0].status == "updated"
+    assert empty_index.store.has_context("rules.md")
+    assert old.id not in empty_index.store.all_ids()
+    assert ingest_paths(empty_index, [doc]).results[0].status == "unchanged"
+    assert empty_index.store.verify() == []
