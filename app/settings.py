@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         "sum of min-max normalised scores) | rrf (weighted reciprocal rank fusion).",
     )
     dense_weight: float = Field(
-        0.6,
+        0.5,
         ge=0.0,
         le=1.0,
         description="The dense side's share in hybrid fusion (BM25 gets the rest); 0.5 = alike.",

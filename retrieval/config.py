@@ -30,7 +30,7 @@ class RetrievalConfig:
     candidates: int = 20  # hits each side contributes before fusion
     rrf_k: int = 60  # reciprocal-rank-fusion constant (fusion "rrf")
     fusion: Fusion = "convex"  # how hybrid merges its two lists (retrieval.fusion)
-    dense_weight: float = 0.6  # the dense side's share in fusion; 0.5 = both alike
+    dense_weight: float = 0.5  # the dense side's share in fusion; 0.5 = both alike
     relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
 
     def __post_init__(self) -> None:

@@ -43,7 +43,7 @@ class HybridRetriever:
         candidates: int = 20,
         rrf_k: int = 60,
         fusion: Fusion = "convex",
-        dense_weight: float = 0.6,
+        dense_weight: float = 0.5,
         floor: float | None = None,
     ) -> None:
         self.store, self.bm25 = store, bm25
