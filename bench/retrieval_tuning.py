@@ -370,12 +370,48 @@ def markdown(results: dict, floors: dict) -> str:
     return "\n\n".join(parts)
 
 
+def ingest_cost() -> None:
+    """What contextual chunks cost at ingest: chunking CPU time with and without titles and
+    headings, and the word pieces the embedder reads (each text capped at 256)."""
+    from transformers import AutoTokenizer
+
+    from ingest.chunking import chunk_pages
+    from ingest.loaders import loader_for, supported
+    from ingest.pipeline import discover
+    from retrieval.embedder import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
+    docs = [
+        (source, loader_for(path)(path))
+        for path, source in discover([SHARED / "policies", SAMPLE_DOCS_DIR])
+        if supported(path) and (path.suffix == ".pdf" or path.parent == SAMPLE_DOCS_DIR)
+    ]
+    for context in (False, True):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.process_time()
+            chunks = [
+                c
+                for s, pages in docs
+                for c in chunk_pages(pages, source=s, doc_id="d", context=context)
+            ]
+            best = min(best, time.process_time() - t0)
+        pieces = sum(min(256, len(tok(c.index_text)["input_ids"])) for c in chunks)
+        print(
+            f"context={context}: {len(chunks)} chunks, chunking CPU {best:.3f} s, word pieces {pieces}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval_tuning", description=__doc__)
     parser.add_argument("--sets", nargs="+", default=["dev", "policies", "scifact"])
     parser.add_argument("--grid", action="store_true", help="also the fusion grid")
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md's section")
+    parser.add_argument("--cost", action="store_true", help="only the ingest cost of context")
     args = parser.parse_args(argv)
+    if args.cost:
+        ingest_cost()
+        return 0
     cache = EmbeddingCache(DEFAULT_EMBEDDING_MODEL)
     results: dict = {}
     floors: dict = {}
