@@ -33,7 +33,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 ingest-samples: install
-	$(BIN)/python -m ingest data/samples
+	$(BIN)/python -m app.prepare data/samples
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

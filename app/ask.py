@@ -15,13 +15,27 @@ def _print_json(answer) -> None:  # noqa: ANN001 - app.qa.Answer
     print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
 
 
+def _where(source: str, page: int | None) -> str:
+    return source + (f", page {page}" if page else "")
+
+
 def _print_sources(answer) -> None:  # noqa: ANN001 - app.qa.Answer
+    """After the streamed text: what the answer check decided."""
+    if answer.reason == "not_found":  # the streamed text was the model's; this replaces it
+        print(answer.text)
+    for sentence in answer.unsupported:
+        print(f"  not found in the documents: {sentence}")
+    if answer.passages:
+        print(answer.lead)
+        for p in answer.passages:
+            print(f'  "{p.quote}" ({_where(p.source, p.page)})')
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            where = c.source + (f", page {c.page}" if c.page else "")
-            mark = " (given to the model, not cited by it)" if c.inferred else ""
-            print(f"  [{c.n}] {where}{mark}")
+            mark = " (given to the model)" if c.inferred else ""
+            print(f"  [{c.n}] {_where(c.source, c.page)}{mark}")
+            if c.quote:
+                print(f'      "{c.quote}"')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,8 @@
 """Citations the code can vouch for.
 
 The model only writes numbers like ``[2]``; what a number means comes from the retrieved
-chunks' own metadata. A number that names no resource is dropped, from the citations and from
-the text. When the model cites nothing, the resources it was given are listed, marked as
-inferred, so every answer still shows where it came from.
+chunks' own metadata, and whether the resource supports the sentence is decided by the answer
+check (``app.attribution``), which also drops numbers that name no resource.
 """
 
 from __future__ import annotations
@@ -24,20 +23,32 @@ SNIPPET_CHARS = 240
 
 @dataclass(frozen=True)
 class Citation:
+    """A resource cited by an answer. ``quote`` is the supporting sentence(s), verbatim from
+    the chunk's text (``quotes``: one per answer sentence it supports, in answer order);
+    ``checked`` says what the answer check did with the model's own marker ("kept", "moved"
+    or "added", see ``app.attribution``). ``inferred``: listed because the model was given it,
+    not because it supports a sentence (only under a withheld answer)."""
+
     n: int
     source: str
     page: int | None
     snippet: str
     inferred: bool = False
+    quote: str | None = None
+    quotes: tuple[str, ...] = ()
+    checked: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "n": self.n,
             "source": self.source,
             "page": self.page,
             "snippet": self.snippet,
             "inferred": self.inferred,
         }
+        if self.quote is not None:
+            out.update(quote=self.quote, quotes=list(self.quotes), checked=self.checked)
+        return out
 
 
 def _numbers(group: str) -> list[int]:
@@ -65,30 +76,6 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 def is_refusal(text: str) -> bool:
     """The model said it does not know (the founding prompt's one allowed non-answer)."""
     return bool(_REFUSAL.search(text.replace("\u2019", "'")))
-
-
-def resolve_citations(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
-    """Return the answer text with unknown ``[n]`` removed, and the citations it makes.
-
-    Valid numbers are 1..len(hits), the order of the resources in the prompt.
-    """
-    cited: list[int] = []
-
-    def keep_valid(match: re.Match[str]) -> str:
-        valid = [n for n in _numbers(match.group(1)) if 1 <= n <= len(hits)]
-        for n in valid:
-            if n not in cited:
-                cited.append(n)
-        return "".join(f"[{n}]" for n in dict.fromkeys(valid))
-
-    cleaned = _CITE.sub(keep_valid, text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)  # "fact [9]." -> "fact."
-    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
-    citations = [
-        Citation(n, hits[n - 1].source, hits[n - 1].page, snippet(hits[n - 1].text))
-        for n in sorted(cited)
-    ]
-    return cleaned, citations
 
 
 def inferred_citations(hits: Sequence[Hit]) -> list[Citation]:

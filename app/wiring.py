@@ -31,6 +31,9 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         chroma_host=settings.chroma_host,
         chroma_port=settings.chroma_port,
         embedding_model=settings.embedding_model,
+        embedding_backend=settings.embed_backend,
+        embedding_int8=settings.embed_int8,
+        embedding_cache=settings.models_dir / "embeddings",
         mode=settings.retrieval_mode,
         candidates=settings.candidates,
         rrf_k=settings.rrf_k,
@@ -49,11 +52,16 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
-def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
-    """The stores under ``settings.data_dir`` (pass ``embedder`` to share a loaded model)."""
+def open_index(
+    settings: Settings, embedder: Embedder | None = None, *, check_embedder: bool = True
+) -> Index:
+    """The stores under ``settings.data_dir`` (pass ``embedder`` to share a loaded model;
+    ``check_embedder=False`` only to re-embed a store another embedder made)."""
     from retrieval import open_index as open_retrieval_index
 
-    return open_retrieval_index(retrieval_config(settings), embedder=embedder)
+    return open_retrieval_index(
+        retrieval_config(settings), embedder=embedder, check_embedder=check_embedder
+    )
 
 
 def _required_model(settings: Settings) -> str:
@@ -66,14 +74,28 @@ def _required_model(settings: Settings) -> str:
 
 
 def make_llm(settings: Settings) -> LLM:
-    """The backend ``settings.llm_backend`` names, each imported only when chosen."""
+    """The backend ``settings.llm_backend`` names, each imported only when chosen. Backends
+    that answer one question at a time (embedded, local) sit behind a first-come-first-served
+    queue; an OpenAI-compatible server serves many at once. Every answer is bounded by
+    ``answer_timeout_s``."""
+    from llm.queue import AnswerQueue, QueuedLLM
+
+    one_at_a_time = settings.llm_backend in ("embedded", "local")
+    return QueuedLLM(
+        _backend(settings),
+        queue=AnswerQueue() if one_at_a_time else None,
+        answer_timeout_s=settings.answer_timeout_s,
+    )
+
+
+def _backend(settings: Settings) -> LLM:
     match settings.llm_backend:
         case "embedded":
             from llm.embedded import EmbeddedLLM
 
             return EmbeddedLLM(
                 settings.models_dir,
-                context_tokens=settings.context_tokens,
+                context_tokens=settings.llm_context_window,
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
                 threads=settings.threads,

@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         bm25 = BM25Index(Path(tmp))
-        bm25.build([(d, text, d, None, title) for d, title, text in load_corpus(args.data)])
+        bm25.build(  # (id, text, source, page, effective, supersedes, context)
+            [(d, text, d, None, None, (), title) for d, title, text in load_corpus(args.data)]
+        )
     t_bm25_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     sparse = {q: [(h.id, h.score) for h in bm25.search(queries[q], DEPTH)] for q in qids}

@@ -1,6 +1,7 @@
 """Ingest throughput: how much the pipeline costs on top of the embedding model.
 
-    python -m bench.ingest_bench [--pages 1000] [--per-file 50] [--chars 1500] [--no-write]
+    python -m bench.ingest_bench [--pages 1000] [--per-file 50] [--chars 1500]
+                                 [--backend torch|onnx-fp32|onnx-int8] [--no-write]
 
 Generates a corpus of multi-page PDFs with fpdf2 in a temporary folder (sentences from a
 made-up handbook vocabulary, about --chars characters a page), ingests it into a fresh data
@@ -144,6 +145,7 @@ class ChildMemory:
 class TimedEmbedder:
     def __init__(self, embedder: Any) -> None:
         self.name = embedder.name
+        self.signature = getattr(embedder, "signature", embedder.name)
         self.embed = Timed(embedder.embed)
 
 
@@ -152,12 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--per-file", type=int, default=50, help="pages per PDF")
     parser.add_argument("--chars", type=int, default=1500, help="characters of text a page")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx-fp32", "onnx-int8"),
+        default="torch",
+        help="embedding backend (bench.embed_bench compares them bare)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     from app.wiring import ingest_config, open_index
+    from bench.embed_bench import load_backend
     from ingest import ingest_paths, list_documents
-    from retrieval.embedder import SentenceTransformerEmbedder
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         corpus = Path(tmp) / "corpus"
@@ -166,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         files = make_corpus(corpus, args.pages, args.per_file, args.chars)
         print(f"corpus: {args.pages} pages in {files} PDFs ({time.perf_counter() - started:.1f} s)")
 
-        real = SentenceTransformerEmbedder()
+        real = load_backend(args.backend)
         real.embed(["warm-up: the first call allocates"] * 8)
         settings = load_settings(data_dir=Path(tmp) / "store")
         # the chunks the pipeline will make, for the bare embedder: half of them are embedded
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         embedder = TimedEmbedder(real)
         index = open_index(settings, embedder=embedder)
         put = index.store.put_document = Timed(index.store.put_document)
-        bm25 = index.rebuild_bm25 = Timed(index.rebuild_bm25)
+        bm25 = index.sync_bm25 = Timed(index.sync_bm25)
         watcher = ChildMemory()
         started = time.perf_counter()
         report = ingest_paths(index, [corpus], config=ingest_config(settings))
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     overhead = pipeline_s / raw_s - 1
     added = (pipeline_s - embed_s) / embed_s
     rows = [
+        ("embedder", args.backend, getattr(real, "signature", real.name)),
         ("pages", f"{pages}", f"{files} PDFs, ~{args.chars} characters a page"),
         ("chunks", f"{chunks}", f"chunk_size {settings.chunk_size}, overlap {settings.chunk_overlap}"),
         ("pipeline wall time", f"{pipeline_s:.1f} s", "ingest_paths, fresh store"),

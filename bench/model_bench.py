@@ -1,12 +1,13 @@
-"""The embedded model's speed on a real prompt: first-token latency and tokens per second.
+"""The embedded model's speed on the app's real prompts: first token, total, answer length.
 
-    python -m bench.model_bench [--runs 3] [--data-dir DIR] [--no-write]
+    python -m bench.model_bench [--qa data/eval/dev.jsonl] [--limit 12] [--budgets 0,400,250]
+                                [--data-dir DIR] [--no-write]
 
-Each run asks one question about the sample documents with the five resources hybrid
-retrieval finds, in the founding ICL prompt, as the app does. The runs use different
-questions: llama.cpp reuses the key/value cache of a prompt prefix it has already seen, so the
-same prompt three times would measure the cache, not the model. Only the template's opening
-lines are shared, as they are between a user's questions.
+Each question of the QA file (answerable ones, spread over the file) is retrieved as the app
+does (hybrid, top_k) and put in the founding ICL prompt, once per resource budget
+(``RAG_CONTEXT_TOKENS``; 0 = whole chunks, the app before the budget existed). Questions
+differ, so llama.cpp's prompt cache can skip only the template's shared opening, as it can
+between a user's questions.
 
 First token = prompt evaluation (prefill) plus the first generated token; tokens/s counts the
 generated tokens (the model's own tokenizer) after the first, over the time after the first.
@@ -20,40 +21,37 @@ import sys
 import time
 from pathlib import Path
 
+from app.context import CachedEmbedder, select_excerpts
 from app.errors import USER_ERRORS
-from app.eval import markdown_table, prepare_index
-from app.metrics import percentile
-from app.settings import load_settings
+from app.eval import load_qa, markdown_table, prepare_index, spread
+from app.metrics import answer_correct, percentile
+from app.settings import REPO_ROOT, load_settings
 from bench.common import machine, write_section
 from llm.prompt import build_prompt
-
-QUESTIONS = [
-    "How many days per week can I work from home?",
-    "How many days of annual leave does a full-time employee get per year?",
-    "What is the hotel limit per night in London?",
-    "Within what time must a lost laptop be reported to the security team?",
-    "How much does a parking space in the new office garage cost per month?",
-]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.model_bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3, help="questions to time (default 3)")
+    parser.add_argument("--qa", type=Path, default=REPO_ROOT / "data" / "eval" / "dev.jsonl")
+    parser.add_argument("--limit", type=int, default=12, help="questions (default 12)")
+    parser.add_argument(
+        "--budgets", default="0,400", help="resource budgets in tokens, 0 = whole chunks"
+    )
     parser.add_argument("--data-dir", type=Path, help="stores to retrieve from (default: settings)")
     parser.add_argument("--no-write", action="store_true", help="don't update BENCHMARKS.md")
     args = parser.parse_args(argv)
-    if not 1 <= args.runs <= len(QUESTIONS):
-        parser.error(f"--runs must be 1..{len(QUESTIONS)}")
+    budgets = [int(b) for b in args.budgets.split(",")]
 
     try:
         settings = load_settings(data_dir=args.data_dir)
+        items = spread([i for i in load_qa(args.qa) if i.answerable], args.limit)
         index = prepare_index(settings)
         retriever = index.retriever("hybrid")
         from llm.embedded import MODEL_LABEL, EmbeddedLLM
 
         llm = EmbeddedLLM(
             settings.models_dir,
-            context_tokens=settings.context_tokens,
+            context_tokens=settings.llm_context_window,
             max_new_tokens=settings.max_new_tokens,
             temperature=settings.temperature,
             threads=settings.threads,
@@ -69,49 +67,71 @@ def main(argv: list[str] | None = None) -> int:
     def count(text: str) -> int:
         return len(model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    rows, first_tokens, rates = [], [], []
-    for run, question in enumerate(QUESTIONS[: args.runs], start=1):
-        hits = retriever.search(question, settings.top_k)
-        prompt = build_prompt(question, hits)
-        parts: list[str] = []
-        started = time.perf_counter()
-        first = None
-        for piece in llm.stream(prompt):
-            if first is None:
-                first = time.perf_counter() - started
-            parts.append(piece)
-        total = time.perf_counter() - started
-        generated = count("".join(parts))
-        rate = (generated - 1) / (total - first) if first is not None and generated > 1 else 0.0
-        first_tokens.append(first or total)
-        rates.append(rate)
-        rows.append(
-            [
-                run,
-                len(hits),
-                count(prompt),
-                f"{first or total:.2f}",
-                generated,
-                f"{total:.2f}",
-                f"{rate:.1f}",
-            ]
-        )
-        print(f"run {run}: {rows[-1]}  {''.join(parts)[:80]!r}", file=sys.stderr)
+    embedder = CachedEmbedder(index.embedder)
+    runs: dict[int, list[dict]] = {b: [] for b in budgets}
+    for item in items:
+        hits = retriever.search(item.question, settings.top_k)
+        if not hits:
+            continue
+        for budget in budgets:  # the same question under each budget, one after the other
+            excerpts = select_excerpts(item.question, hits, embedder, budget=budget or None)
+            prompt = build_prompt(item.question, excerpts.resources)
+            parts: list[str] = []
+            started = time.perf_counter()
+            first = None
+            for piece in llm.stream(prompt):
+                if first is None:
+                    first = time.perf_counter() - started
+                parts.append(piece)
+            total = time.perf_counter() - started
+            answer = "".join(parts)
+            generated = count(answer)
+            rate = (generated - 1) / (total - first) if first and generated > 1 else 0.0
+            runs[budget].append(
+                {
+                    "prompt": count(prompt),
+                    "first": first or total,
+                    "total": total,
+                    "chars": len(answer),
+                    "rate": rate,
+                    "correct": answer_correct(answer, item.answers),
+                }
+            )
+            print(f"{item.id} budget {budget}: {runs[budget][-1]} {answer[:70]!r}", file=sys.stderr)
 
     header = [
-        "run",
-        "resources",
-        "prompt tokens",
-        "first token (s)",
-        "tokens generated",
-        "total (s)",
-        "tokens/s",
+        "resource budget (tokens)",
+        "questions",
+        "prompt tokens p50",
+        "first token p50 / p95 (s)",
+        "total p50 / p95 (s)",
+        "answer chars p50",
+        "tokens/s p50",
+        "accepted answer in it",
     ]
+    rows = []
+    for budget, rs in runs.items():
+
+        def p(key: str, q: float, rs: list[dict] = rs) -> float:
+            return percentile([r[key] for r in rs], q) or 0.0
+
+        rows.append(
+            [
+                budget or "whole chunks",
+                len(rs),
+                f"{p('prompt', 50):.0f}",
+                f"{p('first', 50):.2f} / {p('first', 95):.2f}",
+                f"{p('total', 50):.2f} / {p('total', 95):.2f}",
+                f"{p('chars', 50):.0f}",
+                f"{p('rate', 50):.1f}",
+                f"{sum(r['correct'] for r in rs)}/{len(rs)}",
+            ]
+        )
     table = markdown_table([header, *rows])
     summary = (
-        f"Model load {load_s:.1f} s. First token p50 {percentile(first_tokens, 50):.2f} s; "
-        f"generation {percentile(rates, 50):.1f} tokens/s (p50 of {args.runs} runs); "
-        f"{settings.threads or os.cpu_count()} threads."
+        f"Model load {load_s:.1f} s; {settings.threads or os.cpu_count()} threads; "
+        f"max_new_tokens {settings.max_new_tokens}; {len(items)} answerable questions of "
+        f"{args.qa.name}, spread over the file."
     )
     print(table)
     print(summary)
@@ -121,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             f"""## Embedded model speed (`python -m bench.model_bench`)
 
 Machine: {machine()}.
-{MODEL_LABEL} through llama-cpp-python on the CPU. Each run: one question about the sample
-documents, its five hybrid-retrieved resources in the ICL prompt, `max_new_tokens`
-{settings.max_new_tokens}, temperature {settings.temperature}. Different questions per run, so
-llama.cpp's prompt cache cannot skip the prefill.
+{MODEL_LABEL} through llama-cpp-python on the CPU. Each question: its hybrid-retrieved
+resources in the founding ICL prompt, cut to the budget (`RAG_CONTEXT_TOKENS`) by
+`app/context.py`; temperature {settings.temperature}. Command: `python -m bench.model_bench
+--limit {args.limit} --budgets {args.budgets}`.
 
 {table}
 

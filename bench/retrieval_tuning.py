@@ -206,11 +206,11 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
         for d in qs.docs:
             if cfg.bm25_context:
                 context = context_line(d.text, d.title, d.heading)
-                rows.append((d.id, d.text, d.source, d.page, context))
+                rows.append((d.id, d.text, d.source, d.page, None, (), context))
             elif qs.name == "scifact":  # BEIR's "title text"
-                rows.append((d.id, f"{d.title} {d.text}".strip(), d.source, d.page, ""))
+                rows.append((d.id, f"{d.title} {d.text}".strip(), d.source, d.page))
             else:
-                rows.append((d.id, d.text, d.source, d.page, ""))
+                rows.append((d.id, d.text, d.source, d.page))
         bm25.build(rows)
         sparse = [[(h.id, h.score) for h in bm25.search(i.question, depth)] for i in qs.items]
     return Prepared(dense, sparse, scores.max(axis=1), {d.id: (d.source, d.page) for d in qs.docs})

@@ -3,7 +3,8 @@
 - ``ingest_paths(index, paths, added_by=..., source_names=...)``: load, chunk, embed, store;
 - ``remove_sources(index, sources)``: delete documents from both indexes;
 - ``list_documents(index)``: what is indexed (source, pages, chunks, when, by whom);
-- ``rebuild(index)``: re-create both indexes from the stored documents.
+- ``rebuild(index)``: re-create both indexes from the stored documents;
+- ``set_effective(index, source, date)``: correct a document's effective date.
 
 Imported lazily, so that the loader worker process (``ingest.worker``) starts without
 loading Chroma or the embedder.
@@ -14,7 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ingest.manage import list_documents, rebuild, remove_sources, resolve_sources
+    from ingest.manage import (
+        list_documents,
+        rebuild,
+        remove_sources,
+        resolve_sources,
+        set_effective,
+    )
     from ingest.pipeline import FileResult, IngestReport, ingest_paths
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "rebuild",
     "remove_sources",
     "resolve_sources",
+    "set_effective",
 ]
 
 _HOME = {
@@ -35,6 +43,7 @@ _HOME = {
     "rebuild": "ingest.manage",
     "remove_sources": "ingest.manage",
     "resolve_sources": "ingest.manage",
+    "set_effective": "ingest.manage",
 }
 
 

@@ -22,6 +22,9 @@ from ingest.errors import IngestError
 class Page:
     text: str
     number: int | None  # 1-based page of a PDF; None for formats without pages
+    # the date the file's own metadata gives (a PDF's /CreationDate, as written there), on
+    # the first page only; ingest.dates reads it when the text names no date
+    created: str | None = None
 
 
 Loader = Callable[[Path], list[Page]]
@@ -62,6 +65,8 @@ def load_pdf(path: Path) -> list[Page]:
         if reader.is_encrypted and not reader.decrypt(""):  # many PDFs only restrict editing
             raise IngestError(f"{path.name}: the PDF is encrypted with a password")
         pages = [Page(p.extract_text() or "", i) for i, p in enumerate(reader.pages, start=1)]
+        if pages:
+            pages[0] = Page(pages[0].text, 1, _pdf_created(reader))
     except IngestError:
         raise
     except LimitReachedError as exc:
@@ -81,6 +86,16 @@ def load_pdf(path: Path) -> list[Page]:
     if not any(p.text.strip() for p in pages):
         raise IngestError(f"{path.name}: no text found; OCR is not supported")
     return pages
+
+
+def _pdf_created(reader) -> str | None:
+    """The raw /CreationDate (else /ModDate) of the document information dictionary."""
+    try:
+        info = reader.metadata or {}
+        value = info.get("/CreationDate") or info.get("/ModDate")
+    except Exception:  # a damaged info dictionary costs the date, not the file
+        return None
+    return str(value) if value else None
 
 
 # ---- plain text and Markdown ---------------------------------------------------------------

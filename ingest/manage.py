@@ -4,17 +4,18 @@ store dirty while it writes, and re-derives BM25 from Chroma when done."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 from ingest.pipeline import discover, sync_bm25
 from retrieval import Index, StoreError
 from retrieval.chroma_store import DocumentInfo
-from retrieval.writer_lock import writer_lock
 
 
 def list_documents(index: Index) -> list[DocumentInfo]:
     """One row per indexed file: ``name`` (= ``source``), ``pages`` (PDF pages; 0 for
-    formats without pages), ``chunks``, ``added_at`` (ISO 8601, UTC), ``added_by``."""
+    formats without pages), ``chunks``, ``added_at`` (ISO 8601, UTC), ``added_by``,
+    ``effective`` (ISO date) and ``effective_origin`` (see ``ingest.dates``)."""
     return index.store.documents()
 
 
@@ -53,7 +54,7 @@ def remove_sources(
     """Delete documents from Chroma and BM25. ``sources`` are source names or paths (see
     ``resolve_sources``); unknown ones are ignored. Returns the sources removed."""
     store = index.store
-    with writer_lock(index.config.data_dir, lock_timeout):
+    with index.writer(lock_timeout):
         if store.needs_recovery():
             store.recover()
         targets = dict.fromkeys(s for s in resolve_sources(index, sources).values() if s)
@@ -71,7 +72,7 @@ def rebuild(index: Index, *, lock_timeout: float = 30.0) -> int:
     with the current embedder (resumable after a crash), then BM25 is re-derived from it.
     Returns the number of chunks."""
     store = index.store
-    with writer_lock(index.config.data_dir, lock_timeout):
+    with index.writer(lock_timeout):
         if store.needs_recovery():
             store.recover()
         n = store.rebuild()
@@ -79,3 +80,25 @@ def rebuild(index: Index, *, lock_timeout: float = 30.0) -> int:
     if error:
         raise StoreError(error)
     return n
+
+
+def set_effective(
+    index: Index, name: str, effective: date, *, lock_timeout: float = 30.0
+) -> str | None:
+    """Correct a document's effective date (origin "given") on every chunk of it, in
+    Chroma's metadata and then in BM25; nothing is re-embedded. ``name`` is a source name
+    or a path ending in one (see ``resolve_sources``). Returns the source, or None when it
+    is not indexed."""
+    store = index.store
+    with index.writer(lock_timeout):
+        if store.needs_recovery():
+            store.recover()
+        source = _match(name, {d.source for d in store.documents()})
+        if source is None:
+            return None
+        with store.writing():
+            store.set_effective(source, effective.isoformat(), "given")
+        error = sync_bm25(index, changed=True)
+    if error:
+        raise StoreError(error)
+    return source

@@ -18,10 +18,9 @@ half-written ones were removed by the repair and are written again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -29,11 +28,12 @@ from tqdm import tqdm
 
 from ingest.chunking import chunk_pages
 from ingest.config import IngestConfig
+from ingest.dates import TEXT_HEAD, effective_date, supersedes
 from ingest.errors import IngestError
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
-from retrieval.writer_lock import writer_lock
+from retrieval.files import sha256_file
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -44,6 +44,12 @@ class FileResult:
     status: Status
     chunks: int = 0
     reason: str = ""
+    effective: str = ""  # the document's effective date (ISO) and where it came from
+    effective_origin: str = ""
+
+    def dated(self) -> str:
+        """``dated 2026-09-08 (text)``, or "" when no date was set."""
+        return f"dated {self.effective} ({self.effective_origin})" if self.effective else ""
 
 
 @dataclass
@@ -96,11 +102,8 @@ def discover(
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """A document's id: the SHA-256 of its bytes."""
+    return sha256_file(path)
 
 
 def now_iso() -> str:
@@ -123,20 +126,23 @@ def ingest_paths(
     lock: bool = True,
     added_by: str | None = None,
     source_names: dict[Path, str] | None = None,
+    effective: date | None = None,
 ) -> IngestReport:
-    """Ingest files and folders. Missing paths raise ``IngestError`` before anything is
+    """Ingest files and folders. ``effective``: the date every file given takes effect
+    (else each file's own, see ``ingest.dates``; given to an unchanged file, it corrects
+    the stored date without re-embedding). Missing paths raise ``IngestError`` before anything is
     written; a file that fails is reported with its reason and the others go on. Another
     writer holding the lock longer than ``lock_timeout`` raises ``StoreError``;
-    ``lock=False`` when the caller already holds ``writer_lock``. ``config``: chunk sizes
+    ``lock=False`` when the caller already holds ``index.writer``. ``config``: chunk sizes
     and per-file limits (the defaults of ``IngestConfig`` when not given)."""
     config = config or IngestConfig()
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise IngestError(f"No such file or folder: {', '.join(missing)}")
-    held = writer_lock(index.config.data_dir, lock_timeout) if lock else contextlib.nullcontext()
+    held = index.writer(lock_timeout) if lock else contextlib.nullcontext()
     with held:
-        return _ingest_locked(index, paths, config, progress, added_by, source_names)
+        return _ingest_locked(index, paths, config, progress, added_by, source_names, effective)
 
 
 def _ingest_locked(
@@ -146,6 +152,7 @@ def _ingest_locked(
     progress: bool,
     added_by: str | None,
     source_names: dict[Path, str] | None,
+    effective: date | None = None,
 ) -> IngestReport:
     # the folder is listed once the lock is ours: a writer that waited sees today's files
     files = list(discover(paths, source_names))
@@ -156,13 +163,15 @@ def _ingest_locked(
     worker = LoaderWorker(config.file_timeout_s)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress)
     done = 0
+    changed = False  # a date corrected writes no chunk but changes what BM25 holds
     try:
         with store.writing():
             for path, source in bar:
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
-                result = _ingest_file(index, config, worker, path, source, added_by)
+                result = _ingest_file(index, config, worker, path, source, added_by, effective)
                 report.results.append(result)
                 done += result.chunks
+                changed = changed or result.status in ("added", "updated")
     except _StoreFailed as exc:
         report.results.append(FileResult(exc.source, "failed", reason=f"store error: {exc}"))
         report.results.extend(
@@ -176,7 +185,7 @@ def _ingest_locked(
     finally:
         worker.close()
         bar.close()
-    error = sync_bm25(index, changed=done > 0 or bool(report.repaired))
+    error = sync_bm25(index, changed=changed or done > 0 or bool(report.repaired))
     if error:
         report.errors.append(error)
     return report
@@ -185,10 +194,8 @@ def _ingest_locked(
 def sync_bm25(index: Index, *, changed: bool) -> str | None:
     """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
-    if not changed and index.bm25.load() and index.bm25.matches(index.store.all_ids()):
-        return None
     try:
-        index.rebuild_bm25()
+        index.sync_bm25(rebuild=changed)  # built aside, swapped in whole
     except OSError as exc:
         return (
             f"The keyword (BM25) index could not be saved ({exc.strerror or exc}); the "
@@ -205,6 +212,7 @@ def _ingest_file(
     path: Path,
     source: str,
     added_by: str | None,
+    effective: date | None = None,
 ) -> FileResult:
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
@@ -221,9 +229,22 @@ def _ingest_file(
             )
         doc_id = file_hash(path)
         known = index.store.doc_ids_of(source)
-        if known == {doc_id} and index.store.has_context(source):
-            return FileResult(source, "unchanged")
+        added: date | None = None
+        if known == {doc_id}:
+            if index.store.has_context(source):
+                return _unchanged(index, source, effective)
+            # stored before contextual chunks: indexed again, keeping the date a person
+            # gave it or the day it was first added
+            effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
+        head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
+        dated = effective_date(
+            source=source,
+            text=head,
+            given=effective,
+            pdf_created=pages[0].created if pages else None,
+            added=added or datetime.now(UTC),
+        )
         chunks = chunk_pages(
             pages,
             source=source,
@@ -235,7 +256,8 @@ def _ingest_file(
             raise IngestError(f"{path.name}: no text found")
         embeddings = index.embedder.embed([c.index_text for c in chunks])
     except IngestError as exc:
-        return FileResult(source, "failed", reason=str(exc).removeprefix(f"{path.name}: "))
+        reason = str(exc).removeprefix(f"{source}: ").removeprefix(f"{path.name}: ")
+        return FileResult(source, "failed", reason=reason)
     except OSError as exc:
         return FileResult(source, "failed", reason=f"cannot read the file ({exc.strerror or exc})")
     try:
@@ -245,7 +267,49 @@ def _ingest_file(
             added_at=now_iso(),
             added_by=added_by,
             pages=len(pages) if pages[0].number is not None else None,
+            effective=dated.iso,
+            effective_origin=dated.origin,
+            supersedes=[s.to_text() for s in supersedes(head)],
         )
     except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
         raise _StoreFailed(source, exc) from exc
-    return FileResult(source, "updated" if known else "added", chunks=len(chunks))
+    return FileResult(
+        source,
+        "updated" if known else "added",
+        chunks=len(chunks),
+        effective=dated.iso,
+        effective_origin=dated.origin,
+    )
+
+
+def _dates_kept(
+    index: Index, source: str, effective: date | None
+) -> tuple[date | None, date | None]:
+    """For a stored document indexed again: (the date given now, else the one a person gave
+    it before; the day it was first added, when that is its date). Dates found in the
+    document itself are found again."""
+    stored, origin = index.store.effective_of(source)
+    if effective is not None or not stored:
+        return effective, None
+    day = date.fromisoformat(stored)
+    return (day, None) if origin == "given" else (None, day if origin == "added" else None)
+
+
+def _unchanged(index: Index, source: str, effective: date | None) -> FileResult:
+    """An unchanged file; a date given for it replaces the stored one (metadata only)."""
+    if effective is None:
+        return FileResult(source, "unchanged")
+    stored = index.store.effective_of(source)
+    if stored == (effective.isoformat(), "given"):
+        return FileResult(source, "unchanged", effective=stored[0], effective_origin=stored[1])
+    try:
+        index.store.set_effective(source, effective.isoformat(), "given")
+    except Exception as exc:
+        raise _StoreFailed(source, exc) from exc
+    return FileResult(
+        source,
+        "updated",
+        reason="effective date set",
+        effective=effective.isoformat(),
+        effective_origin="given",
+    )

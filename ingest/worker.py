@@ -40,7 +40,7 @@ def _run_job(job: dict) -> dict:
         for part in qualname.split("."):
             loader = getattr(loader, part)
         pages = loader(path)
-        return {"pages": [[p.text, p.number] for p in pages]}
+        return {"pages": [[p.text, p.number, p.created] for p in pages]}
     except IngestError as exc:
         return {"error": str(exc)}
     except OSError as exc:
@@ -126,7 +126,7 @@ class LoaderWorker:
             ) from None
         if "error" in reply:
             raise IngestError(reply["error"])
-        return [Page(text, number) for text, number in reply["pages"]]
+        return [Page(*page) for page in reply["pages"]]
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

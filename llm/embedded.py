@@ -110,8 +110,9 @@ class EmbeddedLLM:
         return self._llama
 
     def load(self) -> None:
-        """Load now rather than at the first question."""
-        self._model()
+        """Load now rather than at the first question (assembling the file if needed)."""
+        with self._lock:
+            self._model()
 
     def stream(self, prompt: str, *, max_tokens: int | None = None) -> Iterator[str]:
         with self._lock:

@@ -24,6 +24,9 @@ class Resource(Protocol):
     @property
     def page(self) -> int | None: ...
 
+    # optional: the document's effective date, ISO (``Hit.effective``); read with getattr,
+    # so a resource without it is still one
+
 
 I_DONT_KNOW = "I don't know."
 
@@ -42,7 +45,12 @@ Answer:"""
 
 
 def format_resource(n: int, hit: Resource) -> str:
+    """``[2] (memo_2026-09_remote_work.md, dated 2026-09-08)``, then the text. The date lets
+    the model see which resource is the most recent, as the instruction asks it to."""
     where = hit.source if hit.page is None else f"{hit.source}, page {hit.page}"
+    effective = getattr(hit, "effective", None)
+    if effective:
+        where += f", dated {effective}"
     return f"[{n}] ({where})\n{hit.text}"
 
 
@@ -61,16 +69,16 @@ FEW_SHOT_TEMPLATE = (
 Example 1
 Question: How many days of training budget do I get?
 Resources:
-[1] (policy.pdf, page 4)
+[1] (policy.pdf, page 4, dated 2024-01-01)
 Every employee has 3 training days per year.
-[2] (memo_2025.md)
+[2] (memo_2025.md, dated 2025-01-15)
 From 2025 the training budget rises to 5 days per year.
 Answer: You get 5 training days per year [2].
 
 Example 2
 Question: Is there a company canteen?
 Resources:
-[1] (policy.pdf, page 2)
+[1] (policy.pdf, page 2, dated 2024-01-01)
 The office is open from 7:00 to 20:00.
 Answer: I don't know.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retrieval.bm25_index import BM25Index
+from retrieval.bm25_live import LiveBM25
 from retrieval.chroma_store import ChromaStore
 from retrieval.config import DEFAULT_EMBEDDING_MODEL, RetrievalConfig, RetrievalMode
 from retrieval.errors import EmbedderError, RetrievalError, StoreError
@@ -33,7 +34,12 @@ class Index:
     config: RetrievalConfig
     embedder: Embedder
     store: ChromaStore
-    bm25: BM25Index
+    live_bm25: LiveBM25  # the BM25 index searches read, swapped whole (see bm25_live)
+
+    @property
+    def bm25(self) -> BM25Index:
+        """The BM25 index serving now. Read it, never change it: build a new one aside."""
+        return self.live_bm25.current
 
     def retriever(
         self, mode: RetrievalMode | None = None, floor: float | None = None
@@ -42,7 +48,7 @@ class Index:
         (``floor=-1`` keeps every hit: cosine similarity is never below -1)."""
         return HybridRetriever(
             self.store,
-            self.bm25,
+            self.live_bm25,
             mode=mode or self.config.mode,
             candidates=self.config.candidates,
             rrf_k=self.config.rrf_k,
@@ -51,17 +57,35 @@ class Index:
             floor=self.config.relevance_floor if floor is None else floor,
         )
 
+    def writer(self, timeout: float = 30.0):  # noqa: ANN201 - a context manager
+        """One writer at a time, on this host and across hosts (see ``ChromaStore.writer``)."""
+        return self.store.writer(timeout)
+
+    def sync_bm25(self, *, rebuild: bool = False) -> None:
+        """Bring the BM25 index in line with Chroma, the source of truth (``rebuild``: re-derive
+        it even if the saved one matches). Built aside and swapped in whole."""
+        self.live_bm25.sync(self.store, rebuild=rebuild)
+
     def rebuild_bm25(self) -> None:
         """Re-derive the BM25 index from Chroma, the source of truth."""
-        self.bm25.build(list(self.store.iter_chunks()))
-        self.bm25.save()
+        self.sync_bm25(rebuild=True)
 
 
-def open_index(config: RetrievalConfig, embedder: Embedder | None = None) -> Index:
+def open_index(
+    config: RetrievalConfig, embedder: Embedder | None = None, *, check_embedder: bool = True
+) -> Index:
     """Open (or create) the stores under ``config.data_dir``. Pass ``embedder`` to share
-    one loaded model between indexes (tests do)."""
+    one loaded model between indexes (tests do). A store whose vectors another embedder made
+    is refused (``EmbedderError``) unless ``check_embedder=False`` (the rebuild, which
+    re-embeds everything)."""
     if embedder is None:
-        from retrieval.embedder import SentenceTransformerEmbedder
+        from retrieval.embedders import make_embedder
 
-        embedder = SentenceTransformerEmbedder(config.embedding_model)
-    return Index(config, embedder, ChromaStore(config, embedder), BM25Index(config.bm25_dir))
+        embedder = make_embedder(
+            config.embedding_model,
+            config.embedding_backend,  # type: ignore[arg-type]  # checked by make_embedder
+            config.embedding_cache or config.data_dir / "models" / "embeddings",
+            quantize=config.embedding_int8,
+        )
+    store = ChromaStore(config, embedder, check_embedder=check_embedder)
+    return Index(config, embedder, store, LiveBM25(config.bm25_dir))

@@ -30,7 +30,9 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: each doc carries its context line (title > heading)
+# 2: each doc also holds its document's effective date and supersedes;
+# 3: and its context line (title > heading), indexed with its text
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
@@ -80,7 +82,23 @@ class _Doc:
     text: str
     source: str
     page: int | None
+    effective: str | None = None
+    supersedes: tuple[str, ...] = ()
     context: str = ""  # title > heading: indexed with the text, never returned as it
+
+    @classmethod
+    def from_row(cls, row: Sequence) -> _Doc:
+        """A stored or given row: (id, text, source, page[, effective, supersedes[, context]])."""
+        doc = cls(*row)
+        return cls(
+            doc.id,
+            doc.text,
+            doc.source,
+            doc.page,
+            doc.effective,
+            tuple(doc.supersedes),
+            doc.context or "",
+        )
 
 
 class BM25Index:
@@ -96,17 +114,14 @@ class BM25Index:
         self._loaded_pointer: str | None = None
 
     # ---- building and saving -------------------------------------------------------------
-    def build(
-        self,
-        docs: Sequence[tuple[str, str, str, int | None] | tuple[str, str, str, int | None, str]],
-    ) -> None:
-        """Index ``(id, text, source, page[, context])`` tuples, replacing what was indexed
-        before. The context line is indexed with the text (``doc_tokens``); hits carry the
-        text alone.
+    def build(self, docs: Sequence[tuple]) -> None:
+        """Index ``(id, text, source, page[, effective, supersedes[, context]])`` tuples,
+        replacing what was indexed before. The context line is indexed with the text
+        (``doc_tokens``); hits carry the text alone.
 
         The new index is built aside and swapped in at the end, which keeps the window in
         which a search in another thread could mix old and new to one statement."""
-        new_docs = [_Doc(*d) for d in docs]
+        new_docs = [_Doc.from_row(d) for d in docs]
         model = None
         if new_docs:
             corpus = [
@@ -139,7 +154,10 @@ class BM25Index:
                 "context_weight": self.context_weight,
                 "count": len(self._docs),
                 "checksum": self._checksum,
-                "docs": [[d.id, d.text, d.source, d.page, d.context] for d in self._docs],
+                "docs": [
+                    [d.id, d.text, d.source, d.page, d.effective, list(d.supersedes), d.context]
+                    for d in self._docs
+                ],
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
             _write_atomic(self.directory / POINTER, name)
@@ -187,10 +205,24 @@ class BM25Index:
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
+                log.info(
+                    "BM25 index at %s has format %s, this version reads %s (dates and context "
+                    "lines); it will be rebuilt from Chroma",
+                    folder,
+                    manifest.get("format_version"),
+                    FORMAT_VERSION,
+                )
                 return False
             if manifest.get("context_weight") != self.context_weight:
-                return False  # indexed with another weighting: rebuilt
-            docs = [_Doc(*d) for d in manifest["docs"]]
+                log.info(
+                    "BM25 index at %s counts the context line %s times, %s are asked for; "
+                    "it will be rebuilt from Chroma",
+                    folder,
+                    manifest.get("context_weight"),
+                    self.context_weight,
+                )
+                return False
+            docs = [_Doc.from_row(d) for d in manifest["docs"]]
             if len(docs) != manifest["count"]:
                 return False
             if ids_checksum(d.id for d in docs) != manifest["checksum"]:
@@ -243,7 +275,15 @@ class BM25Index:
                 break
             d = self._docs[int(i)]
             hits.append(
-                Hit(id=d.id, text=d.text, source=d.source, page=d.page, score=float(scores[i]))
+                Hit(
+                    id=d.id,
+                    text=d.text,
+                    source=d.source,
+                    page=d.page,
+                    score=float(scores[i]),
+                    effective=d.effective,
+                    supersedes=d.supersedes,
+                )
             )
         return hits
 

@@ -2,8 +2,14 @@
 
 Embedded (``PersistentClient`` under the data dir) by default; a Chroma server
 (``HttpClient``) when ``chroma_host`` is set, through the same code. The mechanisms that
-keep it whole live beside it: ``writer_lock`` (one writer at a time), ``recovery`` (complete
-documents only, resumable rebuilds) and ``fresh_client`` (fresh reads across processes).
+keep it whole live beside it: ``writer_lock`` (one writer at a time on a host) and
+``lease`` (one writer at a time across hosts sharing a server), ``recovery`` (complete
+documents only, resumable rebuilds), ``fresh_client`` (fresh reads across processes) and
+``store_state`` (which collection is serving, and a change counter every host can read).
+
+A rebuild fills a new collection beside the serving one and then switches the pointer,
+so searches running meanwhile read the old collection whole; a read that meets a
+collection dropped under it re-reads the pointer and runs again on the new one.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import contextlib
 import json
 import logging
 import os
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +28,20 @@ from typing import Any
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
 from retrieval.context import context_of
+from retrieval.embedder_check import check_embedder as check
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
 from retrieval.fresh_client import GENERATION, shared_client
+from retrieval.lease import ChromaLease
 from retrieval.recovery import REBUILD_JOURNAL, DocState
+from retrieval.store_state import (
+    ChromaState,
+    FileState,
+    StoreState,
+    is_chunk_collection,
+    is_not_found,
+    next_collection,
+)
 from retrieval.types import Chunk, Embedder, Hit
 from retrieval.writer_lock import writer_lock
 
@@ -32,6 +49,10 @@ log = logging.getLogger(__name__)
 
 _BATCH = 1000
 DIRTY = "chroma.dirty"
+EMBEDDER_KEY = "handbook_rag:embedder"  # collection metadata: the signature of the vectors
+# how often a replica on a Chroma server re-reads the shared state (serving collection,
+# change counter): the longest it serves a switched-away collection or a stale BM25 index
+SERVER_REFRESH_S = 1.0
 
 __all__ = ["DIRTY", "GENERATION", "REBUILD_JOURNAL", "ChromaStore", "DocumentInfo"]
 
@@ -65,6 +86,10 @@ def _chroma_embedding_function(embedder: Embedder) -> Any:
     return OurEmbeddingFunction()
 
 
+def _lines(value: object) -> tuple[str, ...]:
+    return tuple(line for line in str(value).splitlines() if line) if value else ()
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     source: str
@@ -73,6 +98,9 @@ class DocumentInfo:
     pages: int
     added_at: str | None = None  # ISO 8601, UTC
     added_by: str | None = None
+    effective: str | None = None  # ISO date (2026-09-08)
+    effective_origin: str | None = None  # where it came from (see ingest.dates)
+    supersedes: tuple[str, ...] = ()  # what the document says it replaces
 
     @property
     def name(self) -> str:
@@ -83,87 +111,212 @@ class DocumentInfo:
 class ChromaStore:
     """Chunks with their metadata and embeddings, in one Chroma collection."""
 
-    def __init__(self, config: RetrievalConfig, embedder: Embedder) -> None:
+    def __init__(
+        self, config: RetrievalConfig, embedder: Embedder, *, check_embedder: bool = True
+    ) -> None:
         self.config = config
         self.data_dir = config.data_dir
         self.embedder = embedder
         self._ef = _chroma_embedding_function(embedder)
         self._shared = None if config.chroma_host else shared_client(config.chroma_dir)
+        self._base = config.collection
         self._epoch = -1
         self._dirty_depth = 0
+        self._lease: ChromaLease | None = None
+        self._checked = float("-inf")  # server: when the shared state was last read
+        self._generation: int | None = None  # server: the change counter seen then
+        self._active: str | None = None
+        self._unannounced = False
+        self._state: StoreState
         try:
             if config.chroma_host:
                 import chromadb
                 from chromadb.config import Settings as ChromaSettings
 
-                client = chromadb.HttpClient(
+                self._client = chromadb.HttpClient(
                     host=config.chroma_host,
                     port=config.chroma_port,
                     settings=ChromaSettings(anonymized_telemetry=False),
                 )
-                self._collection = self._open_collection(client)
+                self._state = ChromaState(self._client, self._base)
+                self._lease = ChromaLease(self._client, self._base, self.where)
             else:
-                self.collection()
+                self._state = FileState(self.data_dir, self._base)
+            self.collection()
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many types; all mean the same to a user
-            where = (
-                f"{config.chroma_host}:{config.chroma_port}"
-                if config.chroma_host
-                else config.chroma_dir
-            )
-            raise StoreError(f"Could not open the Chroma store at {where}: {exc}") from exc
+            raise StoreError(f"Could not open the Chroma store at {self.where}: {exc}") from exc
+        if check_embedder and self._signature:  # a test's stand-in may have none
+            check(self.recorded_embedder(), self._signature)
         if self.needs_recovery():
             try:
-                with writer_lock(self.data_dir, timeout=0):
+                with self.writer(timeout=0):
                     self.recover()
             except StoreError:
                 log.info("A writer is running; it repairs the store itself")
 
-    def _open_collection(self, client: Any) -> Any:
+    # ---- which embedder made the vectors (see retrieval.embedder_check) ----------------------
+    @property
+    def _signature(self) -> str | None:
+        return getattr(self.embedder, "signature", None)
+
+    def recorded_embedder(self) -> str | None:
+        """The signature stored with the vectors; None for an empty store. A store written
+        before signatures were recorded was written by the torch path."""
+        col = self.collection()
+        recorded = (col.metadata or {}).get(EMBEDDER_KEY)
+        if recorded is None and col.count() > 0:
+            return f"{self.embedder.name}|torch|fp32"
+        return recorded
+
+    def _record_embedder(self, col: Any) -> None:
+        sig = self._signature
+        if sig and (col.metadata or {}).get(EMBEDDER_KEY) != sig:
+            meta = {k: v for k, v in (col.metadata or {}).items() if k != "hnsw:space"}
+            col.modify(metadata={**meta, EMBEDDER_KEY: sig})
+
+    @property
+    def where(self) -> str:
+        if self.config.chroma_host:
+            return f"{self.config.chroma_host}:{self.config.chroma_port}"
+        return str(self.config.chroma_dir)
+
+    # ---- which collection serves -----------------------------------------------------------
+    def _client_now(self) -> Any:
+        if self._shared is None:
+            return self._client
+        client, _ = self._shared.get(read_or_none(self._path(GENERATION)))
+        return client
+
+    def _create(self, client: Any, name: str) -> Any:
+        """Open or create ``name``; a new collection records the embedder as it is made (a
+        later metadata change could race with readers opening the collection)."""
+        sig = self._signature
         return client.get_or_create_collection(
-            self.config.collection,
+            name,
             embedding_function=self._ef,
             configuration={"hnsw": {"space": "cosine"}},
+            metadata={EMBEDDER_KEY: sig} if sig else None,
         )
 
+    def _open_active(self, client: Any) -> Any:
+        """The serving collection. Opened, never created, unless the pointer still names it
+        after a miss: a reader must not re-create a collection a rebuild just dropped."""
+        name = self._state.read()["active"]
+        try:
+            col = client.get_collection(name, embedding_function=self._ef)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+            again = self._state.read()["active"]
+            col = self._create(client, again) if again == name else self._open_active(client)
+        self._active = col.name
+        return col
+
     def collection(self) -> Any:
-        """The collection, re-opened when another process has written since we looked."""
+        """The serving collection, re-opened when another process has written since we
+        looked (embedded) or the shared pointer moved (server, checked once a second)."""
         if self._shared is None:
+            now = time.monotonic()
+            if now - self._checked >= SERVER_REFRESH_S:
+                state = self._state.read()
+                self._generation = int(state["generation"])
+                if state["active"] != self._active:
+                    self._collection = self._open_active(self._client)
+                self._checked = now
             return self._collection
         generation = read_or_none(self._path(GENERATION))
         client, epoch = self._shared.get(generation)
         if epoch != self._epoch:
-            self._collection = self._open_collection(client)
+            self._collection = self._open_active(client)
             self._epoch = epoch
         return self._collection
 
-    def recreate_collection(self) -> Any:
-        """Drop the collection and create it empty (a rebuild refills it)."""
-        if self._shared is not None:
-            client, _ = self._shared.get(read_or_none(self._path(GENERATION)))
+    def _read(self, op: Callable[[Any], Any]) -> Any:
+        """Run a read on the serving collection; if a rebuild dropped it meanwhile, follow
+        the pointer to the new one and run it again."""
+        try:
+            return op(self.collection())
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+        if self._shared is None:
+            self._checked = float("-inf")
         else:
-            client = self._collection._client
-        with contextlib.suppress(Exception):  # absent when a previous attempt died here
-            client.delete_collection(self.config.collection)
-        self._collection = self._open_collection(client)
+            self._epoch = -1
+        return op(self.collection())
+
+    def active_name(self) -> str:
+        return self._state.read()["active"]
+
+    def begin_rebuild(self) -> Any:
+        """A new, empty collection beside the serving one, for a rebuild to fill. Call
+        under the writer lock; ``switch_to`` makes it serve."""
+        client = self._client_now()
+        name = next_collection(self._base, self.active_name())
+        with contextlib.suppress(Exception):  # debris of an attempt that died here
+            client.delete_collection(name)
+        return self._create(client, name)  # records the embedder the rebuild re-embeds with
+
+    def switch_to(self, col: Any) -> None:
+        """Make ``col`` the serving collection for every process and host, then drop the
+        ones it replaces. A search still reading an old one re-runs on ``col``."""
+        self._state.write(active=col.name)
+        self._collection, self._active = col, col.name
         if self._shared is not None:
-            self._shared.invalidate()
+            self._shared.invalidate()  # other stores in this process follow the pointer
             self._epoch = self._shared.epoch
         self.wrote()
-        return self._collection
+        client = self._client_now()
+        for found in client.list_collections():
+            name = getattr(found, "name", found)
+            if is_chunk_collection(self._base, name) and name != col.name:
+                with contextlib.suppress(Exception):
+                    client.delete_collection(name)
 
     def _path(self, name: str) -> Path:
         return self.data_dir / name
 
     def wrote(self) -> None:
-        """Stamp a new generation, so other processes re-open their clients."""
+        """Stamp a new generation, so other processes re-open their clients (embedded);
+        remember to tell other hosts when the writer is done (server)."""
+        self._unannounced = True
         if self._shared is None:
             return
         stamp = uuid.uuid4().hex
         self.data_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self._path(GENERATION), stamp, durable=False)
         self._shared.wrote(stamp)
+
+    # ---- one writer at a time -------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self, timeout: float = 30.0) -> Iterator[None]:
+        """Hold the right to write: the data dir's lock file (processes on this host) and,
+        with a Chroma server, its lease (hosts sharing it). Waits up to ``timeout``
+        seconds for each, then raises ``StoreError`` naming the holder. On leaving, other
+        hosts are told that the chunks changed (their BM25 indexes follow)."""
+        with writer_lock(self.data_dir, timeout):
+            if self._lease is None:
+                yield
+                return
+            with self._lease.held(timeout):
+                self._unannounced = False
+                try:
+                    yield
+                finally:
+                    if self._unannounced:
+                        self._state.write(generation=int(self._state.read()["generation"]) + 1)
+                        self._unannounced = False
+
+    def change_marker(self) -> int | None:
+        """What moves when a writer on any host has changed the chunks: the server's
+        change counter (read at most once a second). None for the embedded store, whose
+        BM25 index is shared on disk and swapped under its readers' eyes instead."""
+        if self._shared is not None:
+            return None
+        self.collection()
+        return self._generation
 
     # ---- the dirty marker --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -196,6 +349,8 @@ class ChromaStore:
     ) -> None:
         """Upsert chunks; ``extra`` is merged into every chunk's metadata."""
         col = self.collection()
+        if col.count() == 0:
+            self._record_embedder(col)
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             col.upsert(
@@ -214,6 +369,9 @@ class ChromaStore:
         added_at: str,
         added_by: str | None = None,
         pages: int | None = None,
+        effective: str | None = None,
+        effective_origin: str | None = None,
+        supersedes: Sequence[str] = (),
     ) -> int:
         """Store one document's chunks, then delete its older versions. All chunks must
         share one source and doc_id. Returns how many old chunks were deleted.
@@ -229,6 +387,11 @@ class ChromaStore:
             extra["added_by"] = added_by
         if pages is not None:
             extra["doc_pages"] = pages
+        if effective:
+            extra["effective"] = effective
+            extra["effective_origin"] = effective_origin or "given"
+        if supersedes:
+            extra["supersedes"] = "\n".join(supersedes)
         self.add(chunks, embeddings, extra)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
@@ -245,6 +408,25 @@ class ChromaStore:
         for i in range(0, len(ids), _BATCH):
             col.delete(ids=list(ids[i : i + _BATCH]))
         self.wrote()
+
+    def effective_of(self, source: str) -> tuple[str | None, str | None]:
+        """A document's stored effective date and its origin ((None, None) if none)."""
+        got = self.collection().get(where={"source": source}, limit=1, include=["metadatas"])
+        meta = (got["metadatas"] or [None])[0] or {}
+        return meta.get("effective"), meta.get("effective_origin")
+
+    def set_effective(self, source: str, effective: str, origin: str = "given") -> int:
+        """Record a document's effective date on every chunk of it (metadata only: the
+        embeddings stay). Returns how many chunks were updated; 0 when not indexed."""
+        col = self.collection()
+        ids = col.get(where={"source": source}, include=[])["ids"]
+        meta = {"effective": effective, "effective_origin": origin}
+        for i in range(0, len(ids), _BATCH):
+            part = ids[i : i + _BATCH]
+            col.update(ids=part, metadatas=[dict(meta) for _ in part])
+        if ids:
+            self.wrote()
+        return len(ids)
 
     def delete_source(self, source: str) -> int:
         ids = self.collection().get(where={"source": source}, include=[])["ids"]
@@ -271,7 +453,7 @@ class ChromaStore:
     def records(self, include: list[str]) -> Iterator[tuple[str, str | None, dict | None]]:
         offset = 0
         while True:
-            got = self.collection().get(include=include, limit=_BATCH, offset=offset)
+            got = self._read(lambda c: c.get(include=include, limit=_BATCH, offset=offset))  # noqa: B023
             if not got["ids"]:
                 return
             texts = got.get("documents") or [None] * len(got["ids"])
@@ -280,31 +462,51 @@ class ChromaStore:
             offset += len(got["ids"])
 
     def count(self) -> int:
-        return self.collection().count()
+        return self._read(lambda c: c.count())
 
     def doc_ids_of(self, source: str) -> set[str]:
-        got = self.collection().get(where={"source": source}, include=["metadatas"])
+        got = self._read(lambda c: c.get(where={"source": source}, include=["metadatas"]))
         return {m["doc_id"] for m in got["metadatas"] if m}
 
     def has_context(self, source: str) -> bool:
         """Whether ``source`` was indexed with its title and headings (every chunk ingested
         since contextual chunks carries a title); older documents are indexed again."""
-        got = self.collection().get(where={"source": source}, include=["metadatas"], limit=1)
+        got = self._read(lambda c: c.get(where={"source": source}, include=["metadatas"], limit=1))
         return any((m or {}).get("title") for m in got["metadatas"])
 
-    def iter_chunks(self) -> Iterator[tuple[str, str, str, int | None, str]]:
-        """Every stored chunk as (id, text, source, page, context), in batches; context is
-        the title and heading it is indexed under (``retrieval.context``)."""
+    def page_chunks(self, source: str, page: int | None) -> list[str]:
+        """The texts of the chunks of one page of ``source`` (of the whole file when
+        ``page`` is None), in the order they were written, which is the page's order."""
+        where: dict = {"source": source}
+        if page is not None:
+            where = {"$and": [{"source": source}, {"page": page}]}
+        got = self.collection().get(where=where, include=["documents"])
+        return [t for t in got["documents"] or [] if t]
+
+    def iter_chunks(
+        self,
+    ) -> Iterator[tuple[str, str, str, int | None, str | None, tuple[str, ...], str]]:
+        """Every stored chunk as (id, text, source, page, effective, supersedes, context),
+        in batches (``BM25Index.build``'s rows); context is the title and heading it is
+        indexed under (``retrieval.context``)."""
         for cid, text, meta in self.records(include=["documents", "metadatas"]):
-            meta = meta or {}
-            text = text or ""
-            yield cid, text, meta["source"], meta.get("page"), context_of(text, meta)
+            if meta is None or text is None:  # deleted while we read
+                continue
+            yield (
+                cid,
+                text,
+                meta["source"],
+                meta.get("page"),
+                meta.get("effective"),
+                _lines(meta.get("supersedes")),
+                context_of(text, meta),
+            )
 
     def all_ids(self) -> list[str]:
         ids: list[str] = []
         offset = 0
         while True:
-            got = self.collection().get(include=[], limit=_BATCH * 10, offset=offset)["ids"]
+            got = self._read(lambda c: c.get(include=[], limit=_BATCH * 10, offset=offset))["ids"]  # noqa: B023
             if not got:
                 return ids
             ids.extend(got)
@@ -325,21 +527,29 @@ class ChromaStore:
                     pages=s.doc_pages if s.doc_pages is not None else len(s.pages),
                     added_at=s.added_at or None,
                     added_by=s.added_by,
+                    effective=s.effective,
+                    effective_origin=s.effective_origin,
+                    supersedes=s.supersedes,
                 )
             )
         return rows
 
     def query(self, vector: Sequence[float], k: int) -> list[Hit]:
         """Nearest chunks by cosine similarity, best first."""
-        col = self.collection()
-        n = min(k, col.count())
-        if n <= 0:
+
+        def nearest(col: Any) -> Any:
+            n = min(k, col.count())
+            if n <= 0:
+                return None
+            return col.query(
+                query_embeddings=[list(vector)],
+                n_results=n,
+                include=["documents", "metadatas", "distances"],
+            )
+
+        got = self._read(nearest)
+        if got is None:
             return []
-        got = col.query(
-            query_embeddings=[list(vector)],
-            n_results=n,
-            include=["documents", "metadatas", "distances"],
-        )
         hits = []
         for cid, text, meta, dist in zip(
             got["ids"][0],
@@ -348,12 +558,27 @@ class ChromaStore:
             got["distances"][0],
             strict=False,
         ):
+            if meta is None or text is None:
+                # a chunk deleted or written at this instant: the vector index has it, its
+                # record is (or is not yet) gone; it is not a whole chunk, so not a hit
+                continue
             sim = 1.0 - float(dist)  # Chroma's cosine distance is 1 - cosine similarity
-            hits.append(Hit(cid, text, meta["source"], meta.get("page"), score=sim, similarity=sim))
+            hits.append(
+                Hit(
+                    cid,
+                    text,
+                    meta["source"],
+                    meta.get("page"),
+                    score=sim,
+                    similarity=sim,
+                    effective=meta.get("effective"),
+                    supersedes=_lines(meta.get("supersedes")),
+                )
+            )
         return hits
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         if not ids:
             return {}
-        got = self.collection().get(ids=list(ids), include=["embeddings"])
+        got = self._read(lambda c: c.get(ids=list(ids), include=["embeddings"]))
         return {cid: list(vec) for cid, vec in zip(got["ids"], got["embeddings"], strict=False)}

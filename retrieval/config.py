@@ -26,6 +26,11 @@ class RetrievalConfig:
     chroma_host: str | None = None
     chroma_port: int = 8000
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_backend: str = "torch"  # "torch" (the reference) or "onnx" (faster on a CPU)
+    embedding_int8: bool = False  # onnx only: dynamic int8 quantization
+    embedding_cache: Path | None = (
+        None  # onnx only: the exported model (default data_dir/models/embeddings)
+    )
     mode: RetrievalMode = "hybrid"
     candidates: int = 20  # hits each side contributes before fusion
     rrf_k: int = 60  # reciprocal-rank-fusion constant (fusion "rrf")

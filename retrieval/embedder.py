@@ -47,6 +47,8 @@ class SentenceTransformerEmbedder:
                 f"leave RAG_EMBEDDING_MODEL unset for the packaged default."
             ) from exc
         self.name = model
+        # what decides the vectors, recorded in the store (see retrieval.embedder_check)
+        self.signature = f"{model}|torch|fp32"
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> list[list[float]]:

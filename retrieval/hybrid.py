@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
+from dataclasses import replace
 
 import numpy as np
 
 from retrieval.bm25_index import BM25Index
+from retrieval.bm25_live import LiveBM25
 from retrieval.chroma_store import ChromaStore
 from retrieval.config import Fusion, RetrievalMode
 from retrieval.fusion import fuse_hybrid
-from retrieval.types import Hit
+from retrieval.types import Embedder, Hit
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,15 @@ class HybridRetriever:
     combination of normalised scores, or reciprocal rank fusion), then the relevance floor.
 
     ``mode`` picks one side alone for comparison. Every hit carries its cosine similarity.
+    A search reads one BM25 version throughout (``LiveBM25``: a new one is published whole)
+    and dense hits straight from Chroma; ids are content hashes, so a hit's text, source
+    and page are always those Chroma stores (or stored) for its id.
     """
 
     def __init__(
         self,
         store: ChromaStore,
-        bm25: BM25Index,
+        bm25: LiveBM25 | BM25Index,
         *,
         mode: RetrievalMode = "hybrid",
         candidates: int = 20,
@@ -46,34 +50,40 @@ class HybridRetriever:
         dense_weight: float = 0.5,
         floor: float | None = None,
     ) -> None:
-        self.store, self.bm25 = store, bm25
+        self.store = store
+        self.live = bm25 if isinstance(bm25, LiveBM25) else LiveBM25(bm25.directory, bm25)
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
         self.fusion, self.dense_weight = fusion, dense_weight
-        self._lock = threading.Lock()
-        self.sync_bm25()
+        if mode != "dense":
+            self.live.ensure(store)
+
+    @property
+    def bm25(self) -> BM25Index:
+        return self.live.current
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model that embeds questions (and the stored chunks)."""
+        return self.store.embedder
 
     def sync_bm25(self) -> None:
         """Make the BM25 index agree with Chroma: load it, or rebuild it from Chroma when it
         is missing, damaged, or holds other ids than Chroma does."""
-        with self._lock:
-            loaded = self.bm25.load()
-            chroma_ids = self.store.all_ids()
-            if loaded and self.bm25.matches(chroma_ids):
-                return
-            log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chroma_ids))
-            self.bm25.build(list(self.store.iter_chunks()))
-            self.bm25.save()
+        self.live.sync(self.store)
 
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str, k: int, *, vector: list[float] | None = None) -> list[Hit]:
+        """At most ``k`` hits, best first. ``vector``: the query's embedding when the caller
+        already has it (one question searched twice is embedded once)."""
         if not query.strip() or k <= 0:
             return []
-        if self.mode != "dense" and self.bm25.is_stale():
-            # another process (the CLI, the admin page) changed the index: pick it up
-            self.sync_bm25()
-        vector = self.store.embedder.embed([query])[0]
+        # one BM25 version for the whole search; another process (the CLI, the admin page,
+        # a replica on another host) may have changed the index: pick that up first
+        bm25 = self.live.ensure(self.store) if self.mode != "dense" else self.live.current
+        if vector is None:
+            vector = self.store.embedder.embed([query])[0]
         n = max(self.candidates, k)
         dense = self.store.query(vector, n) if self.mode != "bm25" else []
-        sparse = self.bm25.search(query, n) if self.mode != "dense" else []
+        sparse = bm25.search(query, n) if self.mode != "dense" else []
 
         if self.mode == "dense":
             hits = dense
@@ -89,10 +99,7 @@ class HybridRetriever:
                 dense_weight=self.dense_weight,
                 rrf_k=self.rrf_k,
             )
-            hits = [
-                Hit(i, by_id[i].text, by_id[i].source, by_id[i].page, score, by_id[i].similarity)
-                for i, score in fused
-            ]
+            hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)
         return apply_floor(hits, self.floor)[:k]
 
@@ -107,6 +114,6 @@ class HybridRetriever:
         for h in hits:
             if h.similarity is None and h.id in stored:
                 sim = float(np.dot(q, np.asarray(stored[h.id], dtype=np.float32)))
-                h = Hit(h.id, h.text, h.source, h.page, h.score, sim)
+                h = replace(h, similarity=sim)
             out.append(h)
         return out

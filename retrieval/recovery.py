@@ -7,9 +7,11 @@
   (``ChromaStore.writing``); a store opened while the marker is there (after a crash) is
   repaired first, if no writer is running.
 - **Resumable rebuild**: ``rebuild`` first writes every chunk to a journal file (atomically),
-  then re-creates the collection from it; a crash in between is finished on the next open.
+  then fills a new collection from it beside the serving one and switches to it (searches
+  never see an empty or half-filled collection); a crash in between is finished on the
+  next open, and the half-filled collection it left is replaced.
 
-Every function here is called under ``writer_lock``.
+Every function here is called under the store's writer lock (``ChromaStore.writer``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class DocState:
     doc_pages: int | None = None
     added_at: str = ""
     added_by: str | None = None
+    effective: str | None = None
+    effective_origin: str | None = None
+    supersedes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -66,6 +71,11 @@ def scan(store: ChromaStore) -> dict[str, dict[str, DocState]]:
         state.added_at = max(state.added_at, str(meta.get("added_at", "")))
         if meta.get("added_by"):
             state.added_by = str(meta["added_by"])
+        if meta.get("effective"):
+            state.effective = str(meta["effective"])
+            state.effective_origin = str(meta.get("effective_origin") or "") or None
+        if meta.get("supersedes"):
+            state.supersedes = tuple(s for s in str(meta["supersedes"]).splitlines() if s)
     return docs
 
 
@@ -154,7 +164,8 @@ def _finish_rebuild(store: ChromaStore) -> int:
     journal = store.data_dir / REBUILD_JOURNAL
     records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
     with store.writing():
-        col = store.recreate_collection()
+        # filled beside the serving collection, which searches keep reading until the switch
+        col = store.begin_rebuild()
         for i in range(0, len(records), _EMBED_BATCH):
             part = records[i : i + _EMBED_BATCH]
             col.upsert(
@@ -165,6 +176,6 @@ def _finish_rebuild(store: ChromaStore) -> int:
                     [stored_index_text(r["text"], r["meta"]) for r in part]
                 ),
             )
-        store.wrote()
+        store.switch_to(col)
     journal.unlink()
     return len(records)

@@ -57,7 +57,8 @@ class Chunk:
 class Hit:
     """A retrieved chunk. ``score`` orders hits within one search (higher is better);
     ``similarity`` is the cosine similarity between question and chunk, comparable across
-    searches, which is what the relevance floor reads (None when not computed)."""
+    searches, which is what the relevance floor reads (None when not computed).
+    ``effective`` and ``supersedes`` are the document's, from the chunk's metadata."""
 
     id: str
     text: str
@@ -65,12 +66,15 @@ class Hit:
     page: int | None
     score: float
     similarity: float | None = None
+    effective: str | None = None  # the document's effective date, ISO (2026-09-08)
+    supersedes: tuple[str, ...] = ()  # what the document says it replaces (ingest.dates)
 
     def to_json(self) -> dict:
         return {
             "id": self.id,
             "source": self.source,
             "page": self.page,
+            "effective": self.effective,
             "score": round(self.score, 6),
             "text": self.text,
         }
@@ -84,6 +88,7 @@ class Retriever(Protocol):
 
 class Embedder(Protocol):
     name: str
+    signature: str  # MODEL|BACKEND|PRECISION: what decides the vectors (embedder_check)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One unit-length vector per text."""

@@ -26,7 +26,9 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
 
 def module_env(data_dir: Path) -> dict[str, str]:
     """The environment for a ``python -m`` child working on ``data_dir``, offline."""
-    return dict(os.environ, RAG_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+    return dict(
+        os.environ, RAG_DATA_DIR=str(data_dir), RAG_MODEL_DIR=str(MODEL_CACHE), HF_HUB_OFFLINE="1"
+    )
 
 
 def run_module(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -196,14 +196,17 @@ def ask(pg, question: str) -> dict:
     while time.monotonic() < deadline:
         messages = pg.get_by_test_id("stChatMessage")
         if messages.count() >= before + 2:
-            answer = messages.nth(before + 1).get_by_test_id("stMarkdownContainer").first
-            text = answer.inner_text() if answer.count() else ""
+            message = messages.nth(before + 1)
+            answer = message.locator('[class*="st-key-answer_"]').get_by_test_id(
+                "stMarkdownContainer"
+            )
+            text = answer.first.inner_text() if answer.count() else ""
             if text and (not partials or partials[-1] != text):
                 partials.append(text)
-            done = messages.nth(before + 1).get_by_test_id("stExpander").count() > 0
+            done = "Sources given to the model" in message.inner_text()
             if done or (text and "▌" not in text and _idle(pg)):
                 return {
-                    "text": answer.inner_text(),
+                    "text": answer.first.inner_text(),
                     "streamed": any("▌" in p for p in partials),
                     "partials": partials,
                     "message": messages.nth(before + 1),
@@ -225,11 +228,18 @@ def _wait_idle(pg, timeout_s: float = 60) -> None:
 
 
 def _open_sources(message) -> str:
-    expander = message.get_by_test_id("stExpander")
-    expander.get_by_role("button").or_(expander.locator("summary")).first.click()
-    details = expander.get_by_test_id("stExpanderDetails")
-    details.wait_for()
-    return details.inner_text()
+    """Open every expander under an answer (what was found, each cited page, the sources
+    given to the model) and return their text."""
+    texts = []
+    expanders = message.get_by_test_id("stExpander")
+    for i in range(expanders.count()):
+        expander = expanders.nth(i)
+        details = expander.get_by_test_id("stExpanderDetails")
+        if not details.is_visible():
+            expander.get_by_role("button").or_(expander.locator("summary")).first.click()
+        details.wait_for()
+        texts.append(details.inner_text())
+    return "\n".join(texts)
 
 
 def test_chat_streams_answers_with_sources_and_keeps_documents_inert(page):
@@ -283,7 +293,7 @@ def test_admin_uploads_a_pdf_and_it_answers_from_it(page, tmp_path):
     page.get_by_text("aurora_lounge.pdf").first.wait_for()
     page.get_by_role("button", name="Add to the index").click()
     page.get_by_text("1 added, 0 updated, 0 unchanged, 0 failed").wait_for(timeout=120_000)
-    assert page.get_by_text("added: aurora_lounge.pdf (1 chunks)").count() == 1
+    assert page.get_by_text("added: aurora_lounge.pdf (1 chunks, dated").count() == 1
     # the table is drawn on a canvas; its accessible copy holds the cells as text
     table = page.get_by_test_id("stDataFrame")
     table.get_by_text("aurora_lounge.pdf").wait_for(state="attached")

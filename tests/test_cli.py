@@ -67,7 +67,8 @@ def test_search_json_and_modes(ingested):
         )
         hits = json.loads(proc.stdout)
         assert 0 < len(hits) <= 3
-        assert set(hits[0]) == {"id", "source", "page", "score", "text"}
+        assert set(hits[0]) == {"id", "source", "page", "effective", "score", "text"}
+        assert hits[0]["effective"] == "2026-01-01"  # the handbook PDF's own date
         assert (hits[0]["source"], hits[0]["page"]) == ("employee_handbook.pdf", 3), mode
 
 
@@ -86,6 +87,14 @@ def test_ask_refuses_off_topic_and_empty(ingested):
     _, data_dir, _ = ingested
     proc = run("app.ask", "What is the capital of Peru?", "--json", data_dir=data_dir, check_rc=0)
     out = json.loads(proc.stdout)
-    assert out == {"answer": "I don't know.", "refused": True, "citations": [], "sources": []}
+    assert out == {
+        "answer": "I don't know.",
+        "refused": True,
+        "citations": [],
+        "unsupported": [],
+        "sources": [],
+        "reason": "no_hits",
+        "conflicts": [],
+    }
     proc = run("app.ask", "  ", data_dir=data_dir)
     assert proc.returncode == 2 and "empty" in proc.stderr

@@ -86,10 +86,12 @@ def test_index_text_does_not_repeat_the_heading_or_the_title():
 
 
 def test_bm25_finds_a_chunk_by_its_heading_and_returns_its_own_text(tmp_path):
+    # (id, text, source, page, effective, supersedes, context)
     docs = [
-        ("a", "It may be extended once, by three months.", "h.pdf", 1, "Handbook > Probation"),
-        ("b", "Spaces are rented monthly for EUR 35.", "h.pdf", 2, "Handbook > Parking"),
-        ("c", "Lunch is served from noon until two.", "h.pdf", 3, "Handbook > Canteen"),
+        ("a", "It may be extended once, by three months.", "h.pdf", 1, "2026-01-05", ("v1",))
+        + ("Handbook > Probation",),
+        ("b", "Spaces are rented monthly for EUR 35.", "h.pdf", 2, None, (), "Handbook > Parking"),
+        ("c", "Lunch is served from noon until two.", "h.pdf", 3, None, (), "Handbook > Canteen"),
     ]
     index = BM25Index(tmp_path / "bm25")
     index.build(docs)
@@ -100,6 +102,7 @@ def test_bm25_finds_a_chunk_by_its_heading_and_returns_its_own_text(tmp_path):
         hits = idx.search("can the probation be extended?", 3)
         assert hits[0].id == "a"
         assert hits[0].text == "It may be extended once, by three months."
+        assert (hits[0].effective, hits[0].supersedes) == ("2026-01-05", ("v1",))
     # an index saved with another context weight is refused, so the caller rebuilds it
     assert not BM25Index(tmp_path / "bm25", context_weight=index.context_weight + 1).load()
     bare = BM25Index(tmp_path / "bare")
@@ -140,7 +143,7 @@ def test_rebuild_reembeds_the_contextual_text(empty_index, embedder, tmp_path):
     doc = tmp_path / "rules.md"
     doc.write_text("# Canteen rules\n\n## Opening hours\n\nIt opens at noon on weekdays.\n")
     ingest_paths(empty_index, [doc])
-    (cid, text, _, _, context), *_ = [c for c in empty_index.store.iter_chunks()]
+    (cid, text, *_, context), *_ = list(empty_index.store.iter_chunks())
     assert context
     expected = np.asarray(embedder.embed([f"{context}\n\n{text}"])[0])
     assert np.allclose(empty_index.store.embeddings([cid])[cid], expected, atol=1e-5)
@@ -194,12 +197,54 @@ def test_a_document_stored_without_context_is_indexed_again(empty_index, tmp_pat
     doc.write_text("# Canteen rules\n\n## Opening hours\n\nIt opens at noon on weekdays.\n")
     old = Chunk(doc.read_text(), "rules.md", None, file_hash(doc))  # as stored before titles
     empty_index.store.put_document(
-        [old], empty_index.embedder.embed([old.text]), added_at=now_iso()
+        [old],
+        empty_index.embedder.embed([old.text]),
+        added_at=now_iso(),
+        effective="2026-03-01",
+        effective_origin="given",
     )
     assert not empty_index.store.has_context("rules.md")
     report = ingest_paths(empty_index, [doc])
     assert report.results[0].status == "updated"
     assert empty_index.store.has_context("rules.md")
+    # the date a person gave it stays (it is not in the file)
+    assert empty_index.store.effective_of("rules.md") == ("2026-03-01", "given")
     assert old.id not in empty_index.store.all_ids()
     assert ingest_paths(empty_index, [doc]).results[0].status == "unchanged"
     assert empty_index.store.verify() == []
+
+
+def test_a_bm25_index_of_an_older_format_is_rebuilt_with_dates_and_context(tmp_path, caplog):
+    import json
+    import logging
+
+    from retrieval.bm25_index import MANIFEST
+    from retrieval.bm25_live import LiveBM25
+
+    row = ("a", "It may be extended once.", "h.md", 1, "2026-01-05", ("v1",), "H > Probation")
+    index = BM25Index(tmp_path / "bm25")
+    index.build([row])
+    index.save()
+    folder = tmp_path / "bm25" / index.pointer()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format_version"] = 2  # as main or this branch wrote it before the merge
+    manifest["docs"] = [d[:6] for d in manifest["docs"]]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+    class Store:
+        def all_ids(self):
+            return ["a"]
+
+        def iter_chunks(self):
+            return iter([row])
+
+        def change_marker(self):
+            return None
+
+    caplog.set_level(logging.INFO, logger="retrieval.bm25_index")
+    assert not BM25Index(tmp_path / "bm25").load()
+    assert "has format 2" in caplog.text and "rebuilt" in caplog.text
+    live = LiveBM25(tmp_path / "bm25")
+    (hit,) = live.ensure(Store()).search("probation", 3)  # found by its context line
+    assert (hit.effective, hit.supersedes) == ("2026-01-05", ("v1",))
+    assert BM25Index(tmp_path / "bm25").load()  # saved again in the current format

@@ -93,6 +93,46 @@ def test_dev_set_meets_its_brief():
     memo = [i for i in items if i.source and i.source.startswith("memo_")]
     assert len(memo) >= 5
     assert len({i.id for i in items}) == len(items)
+    conflicts = [i for i in items if i.conflict]
+    assert len(conflicts) >= 10 and all(i.source == i.newer for i in conflicts)
+    assert len({i.newer for i in conflicts}) >= 4  # changed amounts, deadlines, a withdrawal
+
+
+def test_conflict_question_needs_the_newer_answer_and_the_newer_document_cited(tmp_path):
+    from app.citations import Citation
+    from app.eval.runner import grade_answer, newer_above
+    from app.qa import Answer
+
+    item = QAItem(
+        "c1",
+        "How many days per week can I work from home?",
+        ("3 days",),
+        "memo.md",
+        None,
+        newer="memo.md",
+        older="handbook.pdf",
+        older_page=6,
+    )
+    memo, handbook = Citation(1, "memo.md", None, "3 days"), Citation(2, "handbook.pdf", 6, "2")
+
+    def grade(text, *citations):
+        return grade_answer(item, Answer(text, False, list(citations))).conflict_correct
+
+    assert grade("3 days [1][2].", memo, handbook) is True
+    assert grade("3 days [2].", handbook) is False  # right words, only the older document
+    assert grade("2 days [1].", memo) is False  # the older rule
+    inferred = Citation(1, "memo.md", None, "3 days", inferred=True)
+    assert grade("3 days.", inferred) is False  # given to the model is not cited
+    assert newer_above([("memo.md", None), ("handbook.pdf", 6)], item) is True
+    assert newer_above([("handbook.pdf", 6), ("memo.md", None)], item) is False
+    assert newer_above([("handbook.pdf", 2), ("memo.md", None)], item) is True  # other page
+    assert newer_above([("handbook.pdf", 6)], item) is False
+    with pytest.raises(RagError, match="both"):
+        bad = tmp_path / "bad_conflict.jsonl"
+        bad.write_text(
+            '{"id": "x", "question": "q", "answers": ["a"], "source": "m", "newer": "m"}\n'
+        )
+        load_qa(bad)
 
 
 # ---- the pipeline on the tiny file --------------------------------------------------------
@@ -118,40 +158,46 @@ def test_answer_metrics_on_the_tiny_file(sample_index):
     llm = ScriptedLLM(
         "Full-time employees get 28 days of leave [1].",  # t1 right, cites handbook p.3
         "The home-office budget is EUR 400 [1].",  # t2 wrong: the memo raised it to 600
-        "You can carry over five days [1].",  # t3 right by number words
+        "You must request it two weeks in advance [1].",  # t3 right by number words
         "I don't know.",  # t4 wrongly refused
         # t5 is refused by the relevance floor: the model is never asked
-        "You get 12 weeks of parental leave [1].",  # t6 should have been "I don't know."
+        "You get 12 weeks of parental leave [1].",  # t6: no passage says it: the check refuses
     )
     qa = QAService(sample_index.retriever("hybrid"), llm, top_k=5)
     results = evaluate_answers(qa, items)
     assert len(llm.prompts) == 5 and not llm.replies
     assert [r.correct for r in results] == [True, False, True, False, None, None]
-    assert [r.refused for r in results] == [False, False, False, True, True, False]
-    assert [r.citation_hit for r in results] == [True, False, True, None, None, None]
-    assert [r.model_citation_hit for r in results] == [True, False, True, None, None, None]
+    assert [r.refused for r in results] == [False, False, False, True, True, True]
+    # t2 cites [1], the memo (the newer document is put first, app.conflicts); its old
+    # amount is in the memo too ("raised from EUR 400"), so the check cannot flag it
+    assert [r.citation_hit for r in results] == [True, True, True, None, None, None]
+    assert [r.model_citation_hit for r in results] == [True, True, True, None, None, None]
     summary = summarize_answers(items, results)
     assert summary["accuracy"] == 0.5
     assert summary["refused_answerable"] == 0.25
-    assert summary["refused_unanswerable"] == 0.5
-    assert summary["citation_hit"] == pytest.approx(2 / 3)
+    assert summary["refused_unanswerable"] == 1.0  # t6: no passage says 12 weeks
+    assert summary["citation_hit"] == 1.0
     assert summary["cited_by_model"] == 1.0
+    # the answer check's figures: every quote is in its chunk, each answer has a citation
+    assert summary["quotes_verbatim"] == 1.0 and summary["has_citation"] == 1.0
+    assert [r.citation_precision for r in results[:3]] == [1.0, 1.0, 1.0]
+    assert results[0].page_hit is True and results[0].all_supported is True
     # F1 by hand: t1 8 tokens, 2 shared with "28 days": P 1/4, R 1 -> 0.4; t2 6 tokens, 1
-    # shared with "EUR 600": P 1/6, R 1/2 -> 0.25; t3 6 tokens vs "5 days" -> 0.5; t4 refused 0
-    assert summary["token_f1"] == pytest.approx((0.4 + 0.25 + 0.5 + 0) / 4)
+    # shared with "EUR 600": P 1/6, R 1/2 -> 0.25; t3 8 tokens vs "2 weeks" -> 0.4; t4 refused 0
+    assert summary["token_f1"] == pytest.approx((0.4 + 0.25 + 0.4 + 0) / 4)
     assert summary["judge_accuracy"] is None  # not asked
     assert summary["total_p50_s"] >= summary["retrieval_p50_s"] > 0
     assert summary["first_token_p50_s"] > 0
 
 
-def test_uncited_answer_hits_only_through_inferred_citations(sample_index):
+def test_uncited_answer_is_cited_by_the_check_not_by_the_model(sample_index):
     items = load_qa(TINY)[:1]
     qa = QAService(sample_index.retriever("hybrid"), ScriptedLLM("Full-time staff get 28 days."))
     [result] = evaluate_answers(qa, items)
     assert result.correct and not result.cited_by_model
-    assert result.citation_hit is True  # the resources it was given, listed as inferred
+    assert result.citation_hit is True  # the check added the resource that supports it
     assert result.model_citation_hit is False
-    assert all(c.endswith("*") for c in result.citations)
+    assert result.citations == ("[1] employee_handbook.pdf p.3 (added)",)
 
 
 def test_judge_and_prompt_variant(sample_index):
@@ -200,9 +246,17 @@ def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
     assert (out / f"{stem}.md").read_text().startswith("# Evaluation: dev")
     with open(out / f"{stem}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 73
+    assert len(rows) == 97
     summary = json.loads((out / f"{stem}.json").read_text())
-    assert summary["answerable"] == 59 and summary["answers"] is None
+    assert summary["answerable"] == 64 and summary["answers"] is None
+    hybrid = summary["retrieval"]["hybrid"]
+    assert hybrid["conflict_questions"] == 16
+    # as the model is given them, the newer document comes first far more often than as
+    # retrieved (measured: 15 of 16 with bare chunks, 14 of 16 with contextual chunks: for
+    # q48 the handbook's "Remote Work" heading lifts its passage 0.09 above the memo's,
+    # past app.conflicts.AS_RELEVANT)
+    assert hybrid["newer_first_arranged"] >= 0.85
+    assert hybrid["newer_first_arranged"] > hybrid["newer_first"]
     for mode in ("bm25", "dense", "hybrid"):
         r = summary["retrieval"][mode]
         assert r["hit@5"] >= 0.8, (mode, r)

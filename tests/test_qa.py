@@ -35,14 +35,60 @@ def test_citations_come_from_chunk_metadata(sample_index):
     first = answer.hits[0]
     assert (answer.citations[0].source, answer.citations[0].page) == (first.source, first.page)
     assert "[12]" not in answer.text
-    assert not answer.citations[0].inferred
+    assert not answer.citations[0].inferred and answer.citations[0].checked == "kept"
 
 
-def test_uncited_answer_lists_given_resources_as_inferred(sample_index):
+def test_uncited_answer_gets_the_resource_that_supports_it(sample_index):
     qa, _ = _qa(sample_index, "Full-time staff get 28 days.")
     answer = qa.ask("How many vacation days do full-time employees get?")
-    assert answer.citations and all(c.inferred for c in answer.citations)
-    assert [c.n for c in answer.citations] == list(range(1, len(answer.hits) + 1))
+    assert [(c.n, c.checked, c.inferred) for c in answer.citations] == [(1, "added", False)]
+    assert answer.citations[0].quote in answer.hits[0].text  # verbatim, findable on the page
+    assert "28" in answer.citations[0].quote and answer.text == "Full-time staff get 28 days [1]."
+    assert answer.unsupported == []
+
+
+def test_invented_sentence_is_listed_unsupported(sample_index):
+    qa, _ = _qa(
+        sample_index,
+        "Full-time staff get 28 days [1]. Unused days are paid out at 150 percent [1].",
+    )
+    answer = qa.ask("How many vacation days do full-time employees get?")
+    assert not answer.refused and [c.n for c in answer.citations] == [1]
+    assert answer.unsupported == ["Unused days are paid out at 150 percent."]
+    out = answer.to_json()
+    assert out["unsupported"] == answer.unsupported
+    assert [s["checked"] for s in out["sentences"]] == ["kept", "dropped"]
+
+
+def test_answer_nothing_supports_becomes_a_refusal_with_closest_passages(sample_index):
+    qa, _ = _qa(sample_index, "The referral bonus is $50 [1].")
+    answer = qa.ask("How large is the bonus for referring a new employee?")
+    assert answer.refused and answer.citations == [] and answer.reason == "not_found"
+    assert answer.text == "I couldn't find this in the documents."
+    assert answer.lead == "The closest passages:" and answer.passages
+    for p in answer.passages:
+        assert p.quote in answer.hits[p.n - 1].text
+    assert answer.unsupported == ["The referral bonus is $50."]
+
+
+def test_false_refusal_shows_the_passage_that_may_help(sample_index):
+    qa, _ = _qa(sample_index, "I don't know.")
+    answer = qa.ask("How many vacation days do full-time employees get?")
+    assert answer.refused and answer.citations == [] and answer.reason == "dont_know"
+    assert answer.lead == "This passage may help:" and len(answer.passages) == 1
+    assert "28" in answer.passages[0].quote
+    assert answer.passages[0].quote in answer.hits[answer.passages[0].n - 1].text
+
+
+def test_sources_are_known_before_the_model_starts(sample_index):
+    qa, llm = _qa(sample_index, "Full-time staff get 28 days [1].")
+    stream = qa.ask_stream("How many vacation days do full-time employees get?")
+    assert llm.prompts == []  # retrieval is done, the model not yet asked
+    assert stream.generating and stream.hits[0].page == 3
+    assert stream.preview is not None and "28" in stream.preview.quote
+    assert stream.preview.quote in stream.hits[0].text
+    list(stream)
+    assert len(llm.prompts) == 1
 
 
 def test_model_refusal_carries_no_citations(sample_index):
@@ -110,7 +156,7 @@ def test_planted_instruction_is_never_streamed_or_answered(empty_index, tmp_path
     pieces = list(stream)
     answer = stream.result()
     assert pieces == ["Behind building B, ", "CANADA side [1]."]
-    assert not answer.withheld and answer.text == "Behind building B, CANADA side [1]."
+    assert not answer.withheld  # shown; the answer check then judges it like any other
 
 
 def test_cli_prints_the_notice_when_an_answer_is_withheld(

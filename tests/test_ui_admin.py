@@ -8,6 +8,7 @@ embedded model.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -112,13 +113,15 @@ def test_admin_uploads_asks_and_deletes(services):
         "1 added, 0 updated, 0 unchanged, 1 failed, 0 skipped; 1 chunks written"
     ]
     lines = _texts(at)
-    assert "added: zephyr\\_room.txt \\(1 chunks\\)" in lines
+    today = date.today().isoformat()
+    assert inert_markdown(f"added: zephyr_room.txt (1 chunks, dated {today} (added))") in lines
     assert "failed: empty.txt: refused: the file is empty" in lines
     table = at.dataframe[0].value
     assert list(table["Name"]) == ["zephyr_room.txt"]
     assert list(table["Chunks"]) == [1]
     assert table["Added by"][0] == "admin"
     assert table["Added"][0]  # a timestamp
+    assert (table["Effective"][0], table["Date from"][0]) == (today, "added")
     assert not at.file_uploader[0].value  # a fresh, empty uploader for the next files
     kept = uploads.stored_uploads(services.settings.uploads_dir)
     assert [m["source"] for m in kept.values()] == ["zephyr_room.txt"]
@@ -215,10 +218,13 @@ def test_upload_checks_directly(services):
 
 def test_reupload_replaces_the_document_and_its_kept_file(services):
     first = uploads.ingest_uploads(
-        services.index, [uploads.Upload("rules.md", b"Lunch is at noon.")], added_by="ann"
+        services.index,
+        services.settings,
+        [uploads.Upload("rules.md", b"Lunch is at noon.")],
+        added_by="ann",
     )
     again = uploads.ingest_uploads(
-        services.index, [uploads.Upload("rules.md", b"Lunch is at one o'clock.")]
+        services.index, services.settings, [uploads.Upload("rules.md", b"Lunch is at one o'clock.")]
     )
     assert [r.status for r in first.results + again.results] == ["added", "updated"]
     kept = uploads.stored_uploads(services.settings.uploads_dir)
@@ -314,15 +320,15 @@ def test_five_sessions_keep_their_own_history(services):
     ingest_paths(services.index, [doc])
     sessions = [_start(services) for _ in range(5)]
     for i, at in enumerate(sessions):  # one turn each, interleaved
-        services.llm.replies.append(f"Answer for session {i} [1].")
+        services.llm.replies.append(f"Meeting room number {i} is on floor {i} [1].")
         at.chat_input[0].set_value(f"Which floor is meeting room number {i} on?").run()
     for i, at in enumerate(sessions):
         at.run()  # a rerun redraws the history from this session's state only
         texts = _texts(at)
-        mine = [t for t in texts if "session" in t or "meeting room number" in t]
+        mine = [t for t in texts if t.startswith(("Which floor", "Meeting room number"))]
         assert mine == [
             f"Which floor is meeting room number {i} on?",
-            f"Answer for session {i} \\[1\\].",
+            f"Meeting room number {i} is on floor {i} \\[1\\].",
         ], (i, texts)
         assert len(at.session_state["history"]) == 1
     sessions[0].sidebar.button(key="new_conversation").click().run()
@@ -344,7 +350,8 @@ def test_links_images_and_planted_instructions_are_inert(services):
     doc.write_text(INERT_DOC)
     ingest_paths(services.index, [doc])
     at = _start(services)
-    services.llm.replies.append(
+    services.llm.replies.append(  # one supported sentence, then one shown as unsupported
+        "Bikes go in the covered racks behind building B [1]. "
         "See ![x](http://example.invalid/leak) or [x](javascript:alert(1)) <img src=x> [1]."
     )
     at.chat_input[0].set_value("Where do employees park their bikes?").run()
@@ -352,7 +359,7 @@ def test_links_images_and_planted_instructions_are_inert(services):
     at.chat_input[0].set_value("Where is the bicycle parking?").run()
     assert not at.exception
     texts = _texts(at) + [c.value for c in at.caption]
-    answer = next(t for t in texts if t.startswith("See "))
+    answer = next(t for t in texts if t.startswith("Bikes go"))
     assert "\\!\\[x\\]\\(http\u200d:" in answer and "\\[x\\]\\(javascript\u200d:" in answer
     assert "\\<img" in answer
     snippet = next(t for t in texts if "Bicycle parking" in t)
@@ -361,7 +368,8 @@ def test_links_images_and_planted_instructions_are_inert(services):
         assert not re.search(r"(?<!\\)\]\(|(?<!\\)<[a-z]", text), text
         assert not re.search(r"(?i)(?:javascript|https?):", text), text
     # the second answer repeated the planted instruction: it is withheld, in history too
-    assert "CANARY" not in "".join(_texts(at))
+    # (the document's own text, shown as a source, may say it; no answer does)
+    assert all("CANARY" not in t["answer"]["answer"] for t in at.session_state["history"])
     assert inert_markdown(guard.WITHHELD) in _texts(at)
     assert at.session_state["history"][1]["answer"]["answer"] == guard.WITHHELD
 
@@ -373,3 +381,30 @@ def test_guard_hides_planted_tokens_while_streaming():
     assert guard.shown_text("Behind building B [1].", markers) == "Behind building B [1]."
     assert guard.shown_text("so: canary-1234", markers) == guard.WITHHELD
     assert guard.planted_markers(["Vacation is 28 days in 2026."], "vacation?") == set()
+
+
+def test_admin_dates_an_upload_and_corrects_it(services):
+    at = _sign_in(_start(services), PASSWORD)
+    at.file_uploader[0].set_value([("zephyr_room.txt", FACT.encode(), "text/plain")])
+    at.run()
+    at.date_input(key="effective_0").set_value(date(2026, 9, 1)).run()
+    at.button(key="add_uploads").click().run()
+    assert not at.exception
+    assert inert_markdown("added: zephyr_room.txt (1 chunks, dated 2026-09-01 (given))") in (
+        _texts(at)
+    )
+    # corrected on the page: metadata only, the chunk and its embedding stay
+    ids = services.index.store.all_ids()
+    before = services.index.store.embeddings(ids)
+    at.selectbox(key="date_doc_1").set_value("zephyr_room.txt")
+    at.date_input(key="date_value_1").set_value(date(2026, 10, 15)).run()
+    at.button(key="set_effective").click().run()
+    assert not at.exception
+    assert "zephyr\\_room.txt: effective 2026\\-10\\-15 \\(given\\)" in [
+        s.value for s in at.success
+    ]
+    table = at.dataframe[0].value
+    assert (table["Effective"][0], table["Date from"][0]) == ("2026-10-15", "given")
+    assert services.index.store.embeddings(ids) == before
+    hit = services.index.retriever("bm25", floor=-1).search("espresso machine unlock code", 1)[0]
+    assert hit.effective == "2026-10-15"

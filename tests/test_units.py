@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.citations import is_refusal, resolve_citations
+from app.citations import is_refusal
 from ingest.chunking import chunk_pages
 from ingest.loaders import Page
 from llm.prompt import build_prompt
@@ -56,10 +56,10 @@ Don't make anything up.
 Question: How many vacation days do I get?
 
 Resources:
-[1] (handbook.pdf, page 3)
+[1] (handbook.pdf, page 3, dated 2026-01-01)
 Full-time staff get 28 days.
 
-[2] (memo.md)
+[2] (memo.md, dated 2026-09-08)
 From October, 30 days.
 
 Answer:"""
@@ -67,8 +67,8 @@ Answer:"""
 
 def _hits() -> list[Hit]:
     return [
-        Hit("i1", "Full-time staff get 28 days.", "handbook.pdf", 3, 0.9),
-        Hit("i2", "From October, 30 days.", "memo.md", None, 0.8),
+        Hit("i1", "Full-time staff get 28 days.", "handbook.pdf", 3, 0.9, effective="2026-01-01"),
+        Hit("i2", "From October, 30 days.", "memo.md", None, 0.8, effective="2026-09-08"),
     ]
 
 
@@ -76,16 +76,11 @@ def test_prompt_is_the_founding_icl_prompt_golden():
     assert build_prompt("  How many vacation days do I get? ", _hits()) == GOLDEN_PROMPT
 
 
-def test_citation_mapping_drops_unknown_numbers():
-    text, cites = resolve_citations("It is 28 days [1] or maybe [7]. See [1, 2, 9].", _hits())
-    assert [c.n for c in cites] == [1, 2]
-    assert (cites[0].source, cites[0].page) == ("handbook.pdf", 3)
-    assert (cites[1].source, cites[1].page) == ("memo.md", None)
-    assert "[7]" not in text and "9" not in text
-    assert text == "It is 28 days [1] or maybe. See [1][2]."
-    assert resolve_citations("No refs here.", _hits()) == ("No refs here.", [])
-    _, ranged = resolve_citations("Both [1-2].", _hits())
-    assert [c.n for c in ranged] == [1, 2]
+def test_prompt_shows_each_resource_date_and_none_when_unknown():
+    undated = Hit("i3", "Bikes go in the courtyard.", "notes.txt", None, 0.5)
+    prompt = build_prompt("Where?", [*_hits(), undated])
+    assert "[2] (memo.md, dated 2026-09-08)\n" in prompt
+    assert "[3] (notes.txt)\n" in prompt
 
 
 @pytest.mark.parametrize(

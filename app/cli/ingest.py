@@ -1,4 +1,5 @@
-"""python -m ingest PATH... | --remove PATH_OR_SOURCE... | --list | --rebuild  [--data-dir DIR]
+"""python -m ingest PATH... [--effective DATE] | --remove PATH_OR_SOURCE... | --list | --rebuild
+| --set-effective SOURCE DATE  [--data-dir DIR]
 
 The command lives in ``ingest`` (where users look for it); its wiring from settings is
 ``app``'s, like every other entry point's.
@@ -9,6 +10,7 @@ be written, 2 for a usage error (nothing touched)."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-create both indexes from the stored documents (re-embeds every chunk)",
     )
+    action.add_argument(
+        "--set-effective",
+        nargs=2,
+        metavar=("SOURCE", "DATE"),
+        help="correct an indexed document's effective date (nothing is re-embedded)",
+    )
+    parser.add_argument(
+        "--effective",
+        metavar="DATE",
+        help="the date the files given take effect, e.g. 2026-09-01 (default: the date the "
+        'document states in a "Date:" line or front matter, in its file name or its PDF '
+        "metadata, else the day it is added)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where the stores live (env RAG_DATA_DIR)")
     parser.add_argument("--added-by", help="who added the files (kept with each document)")
     parser.add_argument(
@@ -44,11 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    acting = args.remove or args.list or args.rebuild
+    acting = args.remove or args.list or args.rebuild or args.set_effective
     if acting and args.paths:
-        parser.error("give PATHs to add, or one of --remove/--list/--rebuild, not both")
+        parser.error(
+            "give PATHs to add, or one of --remove/--list/--rebuild/--set-effective, not both"
+        )
     if not acting and not args.paths:
-        parser.error("give files or folders to add, or --remove/--list/--rebuild")
+        parser.error("give files or folders to add, or --remove/--list/--rebuild/--set-effective")
+    if args.effective and not args.paths:
+        parser.error(
+            "--effective goes with the PATHs it dates; to correct an indexed "
+            "document's date use --set-effective SOURCE DATE"
+        )
+    effective = None
+    date_text = args.effective or (args.set_effective[1] if args.set_effective else None)
+    if date_text is not None:
+        from ingest.dates import parse_date
+
+        try:
+            effective = parse_date(date_text)
+        except ValueError as exc:
+            parser.error(f"the effective date: {exc}")
 
     try:
         missing = [str(p) for p in args.paths if not p.exists()]
@@ -57,11 +88,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
             return 2
         settings = load_settings(data_dir=args.data_dir)
-        index = open_index(settings)
+        index = open_index(settings, check_embedder=not args.rebuild)
         if args.list:
             return _list(index)
         if args.remove:
             return _remove(index, args.remove, args.lock_timeout)
+        if args.set_effective:
+            return _set_effective(index, args.set_effective[0], effective, args.lock_timeout)
         if args.rebuild:
             from ingest.manage import rebuild
 
@@ -76,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             config=ingest_config(settings),
             progress=not args.quiet,
             lock_timeout=args.lock_timeout,
-            added_by=args.added_by,
+            added_by=args.added_by or f"command line ({_user()})",
+            effective=effective,
         )
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -85,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in report.results:
         if r.status in ("failed", "skipped"):
             print(f"{r.status}: {r.source}: {r.reason}", file=sys.stderr)
+        elif r.effective and r.status != "unchanged":
+            print(f"{r.status}: {r.source} ({r.chunks} chunks, {r.dated()})")
     for line in report.repaired:
         print(f"repaired: removed half-written {line}", file=sys.stderr)
     for error in report.errors:
@@ -92,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Ingested into {settings.data_dir}: {report.summary()}")
     _print_holdings(index)
     return 0 if report.ok else 1
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "unknown user"
 
 
 def _print_holdings(index) -> None:
@@ -108,12 +151,29 @@ def _list(index) -> int:
         print(f"The index in {index.config.data_dir} is empty.")
         return 0
     width = max(len("FILE"), *(len(d.source) for d in docs))
-    print(f"{'FILE':<{width}}  {'PAGES':>5}  {'CHUNKS':>6}  {'ADDED (UTC)':<19}  BY")
+    print(
+        f"{'FILE':<{width}}  {'EFFECTIVE':<10}  {'DATE FROM':<12}  {'PAGES':>5}  {'CHUNKS':>6}  "
+        f"{'ADDED (UTC)':<19}  BY"
+    )
     for d in docs:
         added = (d.added_at or "-")[:19].replace("T", " ")
         pages = str(d.pages) if d.pages else "-"
-        print(f"{d.source:<{width}}  {pages:>5}  {d.chunks:>6}  {added:<19}  {d.added_by or '-'}")
+        print(
+            f"{d.source:<{width}}  {d.effective or '-':<10}  {d.effective_origin or '-':<12}  "
+            f"{pages:>5}  {d.chunks:>6}  {added:<19}  {d.added_by or '-'}"
+        )
     print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks.")
+    return 0
+
+
+def _set_effective(index, name: str, effective, lock_timeout: float) -> int:
+    from ingest.manage import set_effective
+
+    source = set_effective(index, name, effective, lock_timeout=lock_timeout)
+    if source is None:
+        print(f"error: not in the index: {name}", file=sys.stderr)
+        return 1
+    print(f"{source}: effective {effective.isoformat()} (given); nothing re-embedded")
     return 0
 
 

@@ -5,12 +5,7 @@ Measures retrieval, answers, citations, refusals and latency on a file of questi
 known answers, prints a summary table, and writes a per-question CSV, a Markdown report and
 the summary as JSON to --out.
 
-Each line of QA.jsonl is ``{"id", "question", "answers": [...], "source": file or null,
-"page": int or null}``. ``answers: []`` with ``source: null`` is a question the documents do
-not answer: the right reply is "I don't know." Optional keys: ``"tokens": [...]``, words a
-right answer must contain (reported as token presence), and ``"match": "reference"`` when
-``answers`` holds a long reference answer rather than short accepted ones (then accuracy is
-not graded; token F1, token presence and the judge still are).
+The format of QA.jsonl is described in ``app/eval/qa_file.py``.
 """
 
 from __future__ import annotations
@@ -143,7 +138,13 @@ def _run(args: argparse.Namespace, items: list[QAItem], settings: Settings) -> i
 
         llm = make_llm(settings)
         llm_name = llm.name
-        qa = QAService(index.retriever(mode), llm, top_k=settings.top_k, prompt=args.prompt)
+        qa = QAService(
+            index.retriever(mode),
+            llm,
+            top_k=settings.top_k,
+            prompt=args.prompt,
+            context_tokens=settings.context_tokens,
+        )
         answers = evaluate_answers(qa, items, judge=llm if args.judge else None, progress=progress)
         summary = summarize_answers(items, answers)
 

@@ -1,14 +1,14 @@
 """The QA file: one JSON object per line, each a question with what a right answer says.
 
-known answers, prints a summary table, and writes a per-question CSV, a Markdown report and
-the summary as JSON to --out.
-
 Each line of QA.jsonl is ``{"id", "question", "answers": [...], "source": file or null,
 "page": int or null}``. ``answers: []`` with ``source: null`` is a question the documents do
 not answer: the right reply is "I don't know." Optional keys: ``"tokens": [...]``, words a
 right answer must contain (reported as token presence), and ``"match": "reference"`` when
 ``answers`` holds a long reference answer rather than short accepted ones (then accuracy is
-not graded; token F1, token presence and the judge still are).
+not graded; token F1, token presence and the judge still are). A conflict question names
+the document whose rule wins and the one it replaces: ``"newer": file``, ``"older": file``,
+``"older_page": int or null``; its answer is right only with the newer rule and the newer
+document among the citations, and retrieval is graded on ranking the newer one first.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ class QAItem:
     page: int | None
     tokens: tuple[str, ...] = ()
     match: Match = "contains"
+    newer: str | None = None  # a conflict question: the document whose rule wins...
+    older: str | None = None  # ... over this one (at this page)
+    older_page: int | None = None
+
+    @property
+    def conflict(self) -> bool:
+        return self.newer is not None and self.older is not None
 
     @property
     def answerable(self) -> bool:
@@ -68,7 +75,12 @@ def load_qa(path: Path) -> list[QAItem]:
                 page=None if page is None else int(page),
                 tokens=tuple(str(t) for t in row.get("tokens") or ()),
                 match=match,
+                newer=row.get("newer"),
+                older=row.get("older"),
+                older_page=None if row.get("older_page") is None else int(row["older_page"]),
             )
+            if (item.newer is None) != (item.older is None):
+                raise ValueError('a conflict question needs both "newer" and "older"')
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RagError(f"{path}, line {n}: not a QA item ({exc})") from None
         items.append(item)

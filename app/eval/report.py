@@ -23,24 +23,47 @@ RETRIEVAL_ROWS = [
     ("right document at rank 1", "doc_hit@1"),
     ("right document in top 5", "doc_hit@5"),
     ("right page at rank 1 (questions with a page)", "page_hit@1"),
+    ("conflicts: newer document above the older", "newer_first"),
+    ("... in the order the model is given", "newer_first_arranged"),
     ("floor refuses answerable", "floor_refused_answerable"),
     ("floor refuses unanswerable", "floor_refused_unanswerable"),
+    ("best-separating floor (cosine)", "best_floor"),
+    ("... it refuses answerable", "best_floor_refused_answerable"),
+    ("... it refuses unanswerable", "best_floor_refused_unanswerable"),
     ("retrieval p50 (ms)", "retrieval_p50_s"),
     ("retrieval p95 (ms)", "retrieval_p95_s"),
 ]
 ANSWER_ROWS = [
     ("accuracy (accepted answer in the answer)", "accuracy"),
+    ("conflicts: newer rule answered and newer document cited", "conflict_accuracy"),
     ("token F1 (best accepted answer)", "token_f1"),
     ("token presence", "token_presence"),
     ("judge accuracy", "judge_accuracy"),
-    ("citations include the expected source (as shown)", "citation_hit"),
-    ("... counting only the model's own citations", "model_citation_hit"),
-    ("answers the model cited itself", "cited_by_model"),
+    ("citations include the expected source", "citation_hit"),
+    ("citation precision (on the expected source / all)", "citation_precision"),
+    ("cited the right page", "page_hit"),
+    ("answers with a supported citation", "has_citation"),
+    ("answers whose every sentence is supported", "all_supported"),
+    ("quotes found verbatim in their chunk", "quotes_verbatim"),
+    ("unsupported sentences per answer", "unsupported_per_answer"),
+    ("... the model's own [n] kept by the check", "model_citation_hit"),
+    ("answers where the model cited the right resource itself", "cited_by_model"),
+    ("answer length p50 (characters, answered)", "answer_chars_p50"),
     ('unanswerable answered "I don\'t know"', "refused_unanswerable"),
     ("answerable wrongly refused", "refused_answerable"),
+    (
+        '... before the answer check: unanswerable "I don\'t know"',
+        "before_check_refused_unanswerable",
+    ),
+    ("... before the answer check: answerable refused", "before_check_refused_answerable"),
+    (
+        "... before the check: resources listed on the expected source",
+        "before_check_citation_precision",
+    ),
     ("retrieval p50 / p95 (s)", "retrieval"),
     ("first token p50 / p95 (s)", "first_token"),
     ("total p50 / p95 (s)", "total"),
+    ("answer check p50 / p95 (s)", "check"),
 ]
 
 
@@ -63,7 +86,7 @@ def retrieval_table(by_mode: dict[str, dict]) -> list[list[str]]:
 def answer_table(summary: dict) -> list[list[str]]:
     rows = [["metric", "value"]]
     for label, key in ANSWER_ROWS:
-        if key in ("retrieval", "first_token", "total"):
+        if key in ("retrieval", "first_token", "total", "check"):
             p50, p95 = summary[f"{key}_p50_s"], summary[f"{key}_p95_s"]
             value = "n/a" if _fmt(p50) == "n/a" else f"{p50:.2f} / {p95:.2f}"
         else:
@@ -111,10 +134,12 @@ def write_csv(
             f"doc_rank_{mode}",
             f"floor_refused_{mode}",
             f"top3_{mode}",
+            f"newer_first_{mode}",
             f"retrieval_ms_{mode}",
         ]
     if answers is not None:
-        header += ["answer", "refused", "correct", "f1", "token_presence", "judge"]
+        header += ["answer", "refused", "correct", "conflict_correct", "f1", "token_presence"]
+        header += ["judge"]
         header += ["citation_hit", "model_citation_hit", "cited_by_model", "citations"]
         header += ["retrieval_s", "first_token_s", "total_s"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,13 +161,15 @@ def write_csv(
                     r.doc_rank or "",
                     r.floor_refused,
                     top3,
+                    _blank(r.newer_first),
                     f"{r.seconds * 1000:.1f}",
                 ]
             if answers is not None:
                 a = answers[i]
                 f1 = "" if a.f1 is None else f"{a.f1:.3f}"
                 tp = "" if a.token_presence is None else f"{a.token_presence:.3f}"
-                row += [a.text, a.refused, _blank(a.correct), f1, tp, _blank(a.judge)]
+                row += [a.text, a.refused, _blank(a.correct), _blank(a.conflict_correct), f1, tp]
+                row += [_blank(a.judge)]
                 row += [_blank(a.citation_hit), _blank(a.model_citation_hit), a.cited_by_model]
                 row.append("; ".join(a.citations))
                 row += [
@@ -172,6 +199,12 @@ def misses(
     lines = []
     for i, item in enumerate(items):
         r = results[i]
+        if r.newer_first is False:
+            lines.append(
+                f"- {item.id} conflict: {item.older} ranked above the newer {item.newer}"
+                + ("" if r.newer_first_arranged else ", also as given to the model")
+                + f" — {item.question}"
+            )
         if item.source is not None and (r.rank is None or r.rank > 5):
             got = _where(*r.top[0]) if r.top else "nothing"
             lines.append(

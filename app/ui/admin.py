@@ -24,6 +24,8 @@ _CONFIRM = "_rag_confirm_delete"
 
 def result_line(result) -> str:
     """One line per file, worded as the CLI words it."""
+    if result.status in ("added", "updated") and result.effective:
+        return f"{result.status}: {result.source} ({result.chunks} chunks, {result.dated()})"
     if result.status in ("added", "updated"):
         return f"{result.status}: {result.source} ({result.chunks} chunks)"
     if result.reason:
@@ -66,8 +68,16 @@ def _upload(services: Services, who: auth.Identity) -> None:
         help=f"{', '.join(settings.upload_types)}; at most {settings.upload_max_mb} MB each. "
         "A file with the name of an indexed document replaces it.",
     )
+    effective = st.date_input(
+        "Effective date (optional)",
+        value=None,
+        key=f"effective_{gen}",
+        help="The date these files take effect. Left empty, each file's own date is used: a "
+        '"Date:" line or front matter, a date in its name, its PDF metadata, else today.',
+    )
     if st.button("Add to the index", type="primary", disabled=not files, key="add_uploads"):
-        _add(services, who, [uploads.Upload(f.name, f.getvalue()) for f in files])
+        uploaded = [uploads.Upload(f.name, f.getvalue()) for f in files]
+        _add(services, who, uploaded, effective)
     last = st.session_state.get(_REPORT)
     if last:
         box = st.success if not last["failed"] else st.warning
@@ -76,7 +86,9 @@ def _upload(services: Services, who: auth.Identity) -> None:
             st.markdown(inert_markdown(line))
 
 
-def _add(services: Services, who: auth.Identity, files: list[uploads.Upload]) -> None:
+def _add(
+    services: Services, who: auth.Identity, files: list[uploads.Upload], effective=None
+) -> None:
     lines: list[str] = []
     with st.status(f"Adding {len(files)} file(s)…", expanded=True) as status:
 
@@ -93,6 +105,7 @@ def _add(services: Services, who: auth.Identity, files: list[uploads.Upload]) ->
                 added_by=who.name,
                 lock_timeout=uploads.LOCK_TIMEOUT,
                 on_result=progress,
+                effective=effective,
             )
         except USER_ERRORS as exc:  # StoreError: another ingest holds the lock
             status.update(label="Stopped", state="error")
@@ -122,8 +135,10 @@ def _table(services: Services) -> None:
         [
             {
                 "Name": r.name,
-                "Pages": r.pages or None,
+                "Pages": str(r.pages) if r.pages else "—",  # text files have no pages
                 "Chunks": r.chunks,
+                "Effective": r.effective or "",
+                "Date from": r.effective_origin or "",
                 "Added": _when(r.added_at),
                 "Added by": r.added_by or "",
             }
@@ -132,6 +147,7 @@ def _table(services: Services) -> None:
         hide_index=True,
         width="stretch",
     )
+    _correct_date(services, rows)
     gen = st.session_state.get(_GEN, 0)
     pending: list[str] | None = st.session_state.get(_CONFIRM)
     if not pending:
@@ -164,6 +180,26 @@ def _table(services: Services) -> None:
     if no.button("Cancel", key="cancel_delete"):
         st.session_state.pop(_CONFIRM, None)
         st.rerun()
+
+
+def _correct_date(services: Services, rows: list) -> None:
+    """Set a document's effective date by hand (metadata only: nothing is re-embedded)."""
+    gen = st.session_state.get(_GEN, 0)
+    with st.expander("Correct an effective date"):
+        name = st.selectbox("Document", [r.name for r in rows], key=f"date_doc_{gen}")
+        when = st.date_input("Effective from", value=None, key=f"date_value_{gen}")
+        if st.button("Set the date", disabled=not (name and when), key="set_effective"):
+            try:
+                source = uploads.set_effective(
+                    services.index, name, when, lock_timeout=uploads.LOCK_TIMEOUT
+                )
+            except USER_ERRORS as exc:
+                st.error(str(exc))
+                return
+            text = f"{source}: effective {when.isoformat()} (given)" if source else f"{name}: gone"
+            st.session_state[_NOTICE] = ("success", inert_markdown(text))
+            st.session_state[_GEN] = gen + 1
+            st.rerun()
 
 
 def _reindex(services: Services) -> None:

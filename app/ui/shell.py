@@ -21,7 +21,12 @@ def run(services: Services) -> None:
         st.metric("Documents", status["documents"])
         st.metric("Chunks", status["chunks"])
         st.caption(f"Model: {status['model']}")
-        st.caption(f"Data: {status['data_dir']}")
+        if services.model.error:
+            st.caption(f"Model not loaded: {services.model.error}")
+        elif not services.model.ready and services.model.started is not None:
+            st.caption("Model: loading…")
+        if who.is_admin:  # the server's paths are for admins, not every employee
+            st.caption(f"Data: {status['data_dir']}")
         if st.button("New conversation", key="new_conversation"):
             st.session_state["history"] = []
             st.rerun()

@@ -1,0 +1,174 @@
+"""Many people at once: searches run without pause while an admin uploads, deletes and
+re-indexes, and while ``python -m ingest`` writes from another process.
+
+Every hit must be whole: its id is the content hash of its text, source and page (so it is
+what Chroma stores, or stored, for that id), its text is a piece of a version of the file it
+names, and a document that is never touched is found by every search, re-index or not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+from app import uploads
+from app.wiring import open_index
+from ingest import ingest_paths
+from retrieval.types import chunk_id
+from tests.conftest import make_settings, run_module
+
+STABLE = "canteen.txt"
+STABLE_QUESTION = "which day does the canteen serve vegetarian lunch"
+QUESTIONS = [
+    STABLE_QUESTION,
+    "how many days of annual leave",
+    "parking permits front desk",
+    "laptop replacement policy",
+    "travel allowance per day",
+]
+
+
+def _text(source: str, version: int) -> str:
+    """A file whose every line names its source and version, so a chunk shown under another
+    source's name is caught."""
+    topics = {
+        "leave.txt": "annual leave is {n} days per year for full-time staff",
+        "parking.txt": "parking permits are issued by the front desk on floor {n}",
+        "laptop.txt": "laptops are replaced every {n} years by the IT team",
+        "travel.txt": "the travel allowance is {n} EUR per day abroad",
+    }
+    if source == STABLE:
+        line = "the canteen serves vegetarian lunch on Thursdays"
+    else:
+        line = topics[source]
+    return "\n".join(
+        f"[{source} v{version}] line {i}: " + line.format(n=version * 10 + i) + "."
+        for i in range(24)
+    )
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Searchers:
+    """Threads that search without pause and check every hit."""
+
+    def __init__(self, retrievers, written: dict[str, list[str]]) -> None:
+        self.retrievers, self.written = retrievers, written
+        self.stop = threading.Event()
+        self.errors: list[str] = []
+        self.bad: list[str] = []
+        self.phase = "start"
+        self.during: Counter[str] = Counter()  # searches that overlapped each phase
+        self.threads = [
+            threading.Thread(target=self._run, args=(r, i), daemon=True)
+            for i, r in enumerate(retrievers)
+        ]
+
+    def _check(self, mode: str, question: str, hits) -> None:
+        for h in hits:
+            if chunk_id(h.text, h.source, h.page) != h.id:
+                self.bad.append(f"{mode}: id {h.id[:8]} does not hash to its text/source/page")
+            elif not any(_norm(h.text) in _norm(v) for v in self.written.get(h.source, [])):
+                self.bad.append(f"{mode}: {h.source} shown with text {h.text[:60]!r}")
+        if question == STABLE_QUESTION and all(h.source != STABLE for h in hits):
+            self.bad.append(f"{mode}: the untouched {STABLE} was not found ({self.phase})")
+
+    def _run(self, retriever, offset: int) -> None:
+        i = offset
+        while not self.stop.is_set():
+            question = QUESTIONS[i % len(QUESTIONS)]
+            i += 1
+            phase = self.phase
+            try:
+                hits = retriever.search(question, 8)
+            except Exception:
+                self.errors.append(traceback.format_exc())
+                continue
+            self._check(retriever.mode, question, hits)
+            self.during.update({phase, self.phase})  # the phases this search overlapped
+
+    def __enter__(self) -> Searchers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+
+def test_searches_are_never_torn_while_admins_and_the_cli_write(tmp_path, embedder):
+    settings = make_settings(tmp_path / "store")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    written: dict[str, list[str]] = {}
+
+    def put(folder: Path, source: str, version: int) -> Path:
+        text = _text(source, version)
+        written.setdefault(source, []).append(text)
+        path = folder / source
+        path.write_text(text)
+        return path
+
+    for source in (STABLE, "leave.txt", "parking.txt"):
+        put(docs, source, 1)
+    index = open_index(settings, embedder=embedder)  # the app's: chats and the admin page
+    assert ingest_paths(index, [docs]).ok
+    elsewhere = open_index(settings, embedder=embedder)  # a second reader of the same store
+    retrievers = [
+        index.retriever(mode="hybrid", floor=-1),
+        index.retriever(mode="bm25", floor=-1),
+        index.retriever(mode="dense", floor=-1),
+        elsewhere.retriever(mode="hybrid", floor=-1),
+    ]
+
+    def upload(source: str, version: int) -> None:
+        data = _text(source, version)
+        written.setdefault(source, []).append(data)
+        report = uploads.ingest_uploads(
+            index, settings, [uploads.Upload(source, data.encode())], added_by="admin"
+        )
+        assert report.ok, report.results
+
+    with Searchers(retrievers, written) as s:
+        s.phase = "upload"
+        upload("laptop.txt", 1)
+        upload("leave.txt", 2)  # a new version replaces the old one
+        upload("travel.txt", 1)
+        s.phase = "delete"
+        assert uploads.remove_documents(index, settings, ["parking.txt"]) == ["parking.txt"]
+        s.phase = "re-index"
+        for _ in range(2):
+            assert uploads.rebuild(index) == index.store.count()
+        s.phase = "cli"
+        put(docs, "parking.txt", 2)
+        put(docs, "leave.txt", 3)
+        cli = run_module("ingest", str(docs), "--quiet", data_dir=settings.data_dir, timeout=600)
+        assert cli.returncode == 0, cli.stderr
+        s.phase = "cli re-index"
+        cli = run_module("ingest", "--rebuild", data_dir=settings.data_dir, timeout=600)
+        assert cli.returncode == 0, cli.stderr
+        s.phase = "after"
+        time.sleep(1.0)
+
+    assert s.errors == [], s.errors[:3]
+    assert s.bad == [], s.bad[:10]
+    for phase in ("upload", "delete", "re-index", "cli", "cli re-index"):
+        assert s.during[phase] > 0, f"no search ran during {phase}: {dict(s.during)}"
+
+    # the end state: what the CLI wrote is what every reader finds
+    for r in retrievers:
+        found = {h.source: h.text for h in r.search("annual leave days per year", 8)}
+        assert "[leave.txt v3]" in found.get("leave.txt", ""), (r.mode, found)
+        assert "parking.txt" not in found or "[parking.txt v2]" in found["parking.txt"]
+    # the re-indexes left one collection serving, none beside it
+    client = index.store._client_now()
+    names = sorted(getattr(c, "name", c) for c in client.list_collections())
+    assert names == [index.store.active_name()]
+    assert index.store.active_name() != settings.collection  # it was switched

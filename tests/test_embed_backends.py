@@ -1,0 +1,195 @@
+"""The embedding backends: same vectors as the torch reference, a checked export cache, and
+a store that refuses vectors from another embedder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from retrieval.embedder_check import REBUILD_COMMAND, check_embedder, signature
+from retrieval.errors import EmbedderError, RetrievalError
+
+pytest.importorskip("onnxruntime")
+
+from retrieval.embedders import make_embedder  # noqa: E402
+from retrieval.onnx_embedder import OnnxEmbedder  # noqa: E402
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TEXTS = [
+    "How many days of annual leave do I get in my first year?",
+    "Expense claims must be approved by your manager within 30 working days.",
+    "Remote work is allowed up to three days a week after the probation period, subject "
+    "to the agreement of the team lead and the security training being complete. " * 3,
+    "Laptop",
+    "Les congés payés sont de 25 jours ouvrés par an.",
+    "",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session", params=[False, True], ids=["fp32", "int8"])
+def onnx_embedder(request, onnx_cache):
+    return OnnxEmbedder(MODEL, onnx_cache, quantize=request.param, batch_size=4)
+
+
+def _cosines(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_torch_vectors_are_unit_length(embedder):
+    vectors = np.asarray(embedder.embed(TEXTS))
+    assert vectors.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert embedder.signature == f"{MODEL}|torch|fp32"
+
+
+def test_onnx_vectors_match_the_torch_reference(onnx_embedder, embedder):
+    got = onnx_embedder.embed(TEXTS)
+    assert len(got) == len(TEXTS)
+    vectors = np.asarray(got)
+    assert vectors.shape == (len(TEXTS), 384) and onnx_embedder.dimension == 384
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    cos = _cosines(vectors, embedder.embed(TEXTS))
+    if onnx_embedder.precision == "fp32":
+        assert cos.min() >= 0.9999, cos  # the same arithmetic up to rounding
+    else:
+        # int8 weights move vectors a little; a one-word text moves most
+        assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
+
+
+def test_onnx_keeps_the_order_of_texts_across_length_sorted_batches(onnx_embedder):
+    """Batches are formed after sorting by length; each vector must come back in its place."""
+    texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12, 50, 3, 7, 25)]
+    together = np.asarray(onnx_embedder.embed(texts))
+    alone = np.asarray([onnx_embedder.embed([t])[0] for t in texts])
+    if onnx_embedder.precision == "fp32":
+        assert np.allclose(together, alone, atol=1e-5)
+    else:
+        # dynamic int8 quantizes activations per batch, so a vector depends a little on the
+        # texts it was batched with: check each came back to its own place
+        sims = together @ alone.T
+        assert (sims.argmax(axis=1) == np.arange(len(texts))).all()
+        assert np.diag(sims).min() >= 0.97
+    assert onnx_embedder.embed([]) == []
+
+
+def test_signatures_name_model_backend_and_precision(onnx_embedder):
+    assert onnx_embedder.signature == f"{MODEL}|onnx|{onnx_embedder.precision}"
+    assert onnx_embedder.name == MODEL
+
+
+def test_a_mismatched_store_is_refused_with_the_rebuild_command():
+    torch_sig = signature(MODEL, "torch", "fp32")
+    onnx_sig = signature(MODEL, "onnx", "int8")
+    check_embedder(None, onnx_sig)  # a new store records what it is given
+    check_embedder(torch_sig, signature(MODEL, "onnx", "fp32"))  # the same vectors
+    check_embedder(onnx_sig, onnx_sig)
+    with pytest.raises(EmbedderError) as err:
+        check_embedder(torch_sig, onnx_sig)
+    message = str(err.value)
+    assert REBUILD_COMMAND == "python -m ingest --rebuild"
+    assert REBUILD_COMMAND in message
+    assert "torch" in message and "onnx" in message and "int8" in message
+    assert isinstance(err.value, RetrievalError)
+    with pytest.raises(EmbedderError, match="python -m ingest --rebuild"):
+        check_embedder(signature("other/model", "torch", "fp32"), torch_sig)
+
+
+def _cached_file(cache_dir, precision):
+    [path] = cache_dir.glob(f"all-MiniLM-L6-v2-{precision}-*/model.onnx")
+    return path
+
+
+def test_the_export_is_cached_and_reused(onnx_cache, monkeypatch):
+    OnnxEmbedder(MODEL, onnx_cache, quantize=False)  # exported by the session fixture or now
+    path = _cached_file(onnx_cache, "fp32")
+    stamp = path.stat().st_mtime_ns
+
+    def no_export(self, path):
+        raise AssertionError("a valid cached export was exported again")
+
+    monkeypatch.setattr(OnnxEmbedder, "_export", no_export)
+    again = OnnxEmbedder(MODEL, onnx_cache, quantize=False)
+    assert again.path == path and path.stat().st_mtime_ns == stamp
+    meta = json.loads(path.with_name("model.onnx.json").read_text())
+    assert meta["precision"] == "fp32" and len(meta["sha256"]) == 64
+
+
+@pytest.mark.parametrize("damage", ["bytes changed", "loads badly, hash rewritten"])
+def test_a_corrupt_cache_is_rebuilt_not_loaded(onnx_cache, tmp_path, embedder, damage):
+    OnnxEmbedder(MODEL, onnx_cache, quantize=False)
+    source = _cached_file(onnx_cache, "fp32").parent
+    cache = tmp_path / "cache"
+    shutil.copytree(source, cache / source.name)
+    path = cache / source.name / "model.onnx"
+    good = path.read_bytes()
+    if damage == "bytes changed":
+        # same size, a few bytes flipped in the middle of the weights: it may well load
+        broken = bytearray(good)
+        broken[len(good) // 2 : len(good) // 2 + 64] = b"\xff" * 64
+        path.write_bytes(bytes(broken))
+    else:
+        # a file that matches its sidecar but is not a model: the load check must catch it
+        path.write_bytes(b"not an onnx model")
+        sidecar = path.with_name("model.onnx.json")
+        meta = json.loads(sidecar.read_text())
+        meta["sha256"] = hashlib.sha256(b"not an onnx model").hexdigest()
+        sidecar.write_text(json.dumps(meta))
+
+    rebuilt = OnnxEmbedder(MODEL, cache, quantize=False)
+    assert rebuilt.path == path
+    assert path.read_bytes() != b"not an onnx model"
+    meta = json.loads(path.with_name("model.onnx.json").read_text())
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    cos = _cosines(rebuilt.embed(TEXTS[:3]), embedder.embed(TEXTS[:3]))
+    assert cos.min() >= 0.9999
+
+
+def test_factory_gives_each_backend_and_refuses_unknown_ones(onnx_cache, monkeypatch):
+    with pytest.raises(EmbedderError, match="torch, onnx"):
+        make_embedder(MODEL, "tensorflow", onnx_cache)  # type: ignore[arg-type]
+    onnx = make_embedder(MODEL, "onnx", onnx_cache, quantize=True)
+    assert onnx.signature.endswith("|onnx|int8")
+    # onnxruntime missing: a message that says what to install and the way back
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(EmbedderError, match="pip install .*RAG_EMBED_BACKEND=torch"):
+        make_embedder(MODEL, "onnx", onnx_cache)
+
+
+def test_a_store_refuses_another_embedders_query_until_rebuilt(empty_index, embedder, tmp_path):
+    """The store records the signature of its vectors; a different one is refused at open,
+    with the command that fixes it, and accepted after that command re-embeds."""
+    from ingest import ingest_paths, rebuild
+    from retrieval import open_index
+    from retrieval.errors import EmbedderError
+
+    class Int8Like:  # another precision: the same vectors would not do
+        name = embedder.name
+        signature = signature(MODEL, "onnx", "int8")
+
+        def embed(self, texts):
+            return embedder.embed(texts)
+
+    doc = tmp_path / "leave.md"
+    doc.write_text("Full-time employees receive 28 days of paid annual leave.")
+    ingest_paths(empty_index, [doc])
+    config = empty_index.config
+    assert empty_index.store.recorded_embedder() == embedder.signature
+    with pytest.raises(EmbedderError, match=re.escape(REBUILD_COMMAND)):
+        open_index(config, embedder=Int8Like())
+    fixing = open_index(config, embedder=Int8Like(), check_embedder=False)
+    assert rebuild(fixing) == 1
+    assert open_index(config, embedder=Int8Like()).store.recorded_embedder().endswith("|int8")
+    with pytest.raises(EmbedderError, match="torch, fp32"):
+        open_index(config, embedder=embedder)
