@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from app.errors import ConfigError
 from ingest.loaders import LOADERS
-from retrieval.config import DEFAULT_EMBEDDING_MODEL, RetrievalMode
+from retrieval.config import DEFAULT_EMBEDDING_MODEL, Fusion, RetrievalMode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "store"
@@ -90,7 +90,18 @@ class Settings(BaseSettings):
     candidates: int = Field(
         20, ge=1, le=500, description="Hits each retriever contributes before fusion."
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion rrf).")
+    fusion: Fusion = Field(
+        "convex",
+        description="How hybrid retrieval merges the dense and BM25 lists: convex (weighted "
+        "sum of min-max normalised scores) | rrf (weighted reciprocal rank fusion).",
+    )
+    dense_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The dense side's share in hybrid fusion (BM25 gets the rest); 0.5 = alike.",
+    )
     relevance_floor: float = Field(
         0.25,
         ge=-1.0,

@@ -37,6 +37,8 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         mode=settings.retrieval_mode,
         candidates=settings.candidates,
         rrf_k=settings.rrf_k,
+        fusion=settings.fusion,
+        dense_weight=settings.dense_weight,
         relevance_floor=settings.relevance_floor,
     )
 

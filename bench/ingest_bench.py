@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         # the chunks the pipeline will make, for the bare embedder: half of them are embedded
         # before the pipeline runs and half after, so a change in the load of shared cores
         # weighs on both sides alike
-        texts = [c.text for c in expected_chunks(corpus, settings)]
+        texts = [c.index_text for c in expected_chunks(corpus, settings)]
         chunks = len(texts)
         first, second = texts[0::2], texts[1::2]
         raw_s = timed(real.embed, first)

@@ -10,7 +10,14 @@ model, so the rows say ``"match": "reference"``: app.eval grades them by token F
 presence and the judge, never by "the answer appears verbatim". ``tokens`` are the CSV's
 ``tokens_present`` where the question has them, else the reference answer's key words (the
 words of the answer that are not in the question and not stop words), marked
-``"tokens_from": "answer"``. ``source`` is the PDF's file name; there are no page numbers.
+``"tokens_from": "answer"``. ``source`` is the PDF's file name.
+
+The data set gives no page numbers, so each question gets the page its reference answer was
+most likely written from, marked ``"page_from": "answer"``: the PDF's pages (as ``ingest``
+reads them) ranked by BM25 with the reference answer as the query, kept only when the best
+page scores at least ``PAGE_MARGIN`` times the second (else ``page`` stays null and the
+question counts for the right document only). A silver label: the answer, not a person,
+points at the page.
 
 The data set has no unanswerable questions, so a few written here are added: off-topic ones
 and workplace questions none of the seven documents answers (checked by searching the PDFs'
@@ -34,6 +41,7 @@ from app.settings import REPO_ROOT
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "policies"
 DEFAULT_OUT = REPO_ROOT / "data" / "eval" / "out" / "policies.jsonl"
 MAX_DERIVED_TOKENS = 8
+PAGE_MARGIN = 1.25
 
 UNANSWERABLE = [
     "What is the capital of Australia?",
@@ -64,6 +72,24 @@ def key_tokens(question: str, answer: str, limit: int = MAX_DERIVED_TOKENS) -> l
     return out
 
 
+def answer_page(pages: list[str], answer: str) -> int | None:
+    """The 1-based page whose text best matches ``answer`` (BM25 over the document's pages),
+    or None when no page stands out by ``PAGE_MARGIN``."""
+    import tempfile
+
+    from retrieval.bm25_index import BM25Index
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = BM25Index(Path(tmp))
+        index.build([(str(n), text, "doc", n) for n, text in enumerate(pages, start=1)])
+        hits = index.search(answer, 2)
+    if not hits:
+        return None
+    if len(hits) > 1 and hits[0].score < PAGE_MARGIN * hits[1].score:
+        return None
+    return hits[0].page
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as f:  # one file starts with a BOM
         return list(csv.DictReader(f))
@@ -74,6 +100,9 @@ def convert_folder(folder: Path) -> list[dict]:
     if len(pdfs) != 1:
         raise ValueError(f"{folder}: expected one PDF, found {len(pdfs)}")
     source = pdfs[0].name
+    from ingest.loaders import load_pdf
+
+    page_texts = [p.text for p in load_pdf(pdfs[0])]
     rows: dict[str, dict] = {}
     for path in sorted(folder.glob("question_type_*.csv")):
         for r in _read_csv(path):
@@ -92,13 +121,15 @@ def convert_folder(folder: Path) -> list[dict]:
         tokens, tokens_from = row.get("tokens"), "csv"
         if not tokens:
             tokens, tokens_from = key_tokens(question, row["answer"]), "answer"
+        page = answer_page(page_texts, row["answer"])
         items.append(
             {
                 "id": f"{folder.name}-{n:03d}",
                 "question": question,
                 "answers": [row["answer"]],
                 "source": source,
-                "page": None,
+                "page": page,
+                "page_from": "answer" if page is not None else None,
                 "match": "reference",
                 "tokens": tokens,
                 "tokens_from": tokens_from,
@@ -133,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     for source, n in by_source.items():
         print(f"{n:5d}  {source}")
+    paged = sum(item.get("page") is not None for item in items)
+    print(f"{paged} questions have the page of their reference answer (page_from: answer)")
     print(f"Wrote {len(items)} questions to {args.out}")
     return 0
 

@@ -229,8 +229,13 @@ def _ingest_file(
             )
         doc_id = file_hash(path)
         known = index.store.doc_ids_of(source)
+        added: date | None = None
         if known == {doc_id}:
-            return _unchanged(index, source, effective)
+            if index.store.has_context(source):
+                return _unchanged(index, source, effective)
+            # stored before contextual chunks: indexed again, keeping the date a person
+            # gave it or the day it was first added
+            effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
         head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
         dated = effective_date(
@@ -238,7 +243,7 @@ def _ingest_file(
             text=head,
             given=effective,
             pdf_created=pages[0].created if pages else None,
-            added=datetime.now(UTC),
+            added=added or datetime.now(UTC),
         )
         chunks = chunk_pages(
             pages,
@@ -249,7 +254,7 @@ def _ingest_file(
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")
-        embeddings = index.embedder.embed([c.text for c in chunks])
+        embeddings = index.embedder.embed([c.index_text for c in chunks])
     except IngestError as exc:
         reason = str(exc).removeprefix(f"{source}: ").removeprefix(f"{path.name}: ")
         return FileResult(source, "failed", reason=reason)
@@ -275,6 +280,19 @@ def _ingest_file(
         effective=dated.iso,
         effective_origin=dated.origin,
     )
+
+
+def _dates_kept(
+    index: Index, source: str, effective: date | None
+) -> tuple[date | None, date | None]:
+    """For a stored document indexed again: (the date given now, else the one a person gave
+    it before; the day it was first added, when that is its date). Dates found in the
+    document itself are found again."""
+    stored, origin = index.store.effective_of(source)
+    if effective is not None or not stored:
+        return effective, None
+    day = date.fromisoformat(stored)
+    return (day, None) if origin == "given" else (None, day if origin == "added" else None)
 
 
 def _unchanged(index: Index, source: str, effective: date | None) -> FileResult:

@@ -52,6 +52,8 @@ class Index:
             mode=mode or self.config.mode,
             candidates=self.config.candidates,
             rrf_k=self.config.rrf_k,
+            fusion=self.config.fusion,
+            dense_weight=self.config.dense_weight,
             floor=self.config.relevance_floor if floor is None else floor,
         )
 

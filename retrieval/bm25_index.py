@@ -30,13 +30,19 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: each doc also holds its document's effective date and supersedes
+# 2: each doc also holds its document's effective date and supersedes;
+# 3: and its context line (title > heading), indexed with its text
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
 # Robertson's, so a word in most chunks still counts a little (Kamphuis et al., ECIR 2020).
 METHOD = "lucene"
 K1, B = 1.5, 0.75
+# How many times a chunk's context line (document title > section heading) is counted: a
+# poor man's BM25F field weight (Robertson, Zaragoza and Taylor, CIKM 2004), which weights a
+# field by repeating its terms. Chosen on the dev and policies sets (BENCHMARKS.md).
+CONTEXT_WEIGHT = 2
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -56,6 +62,11 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+def doc_tokens(text: str, context: str = "", context_weight: int = CONTEXT_WEIGHT) -> list[str]:
+    """A chunk's indexed tokens: its context line's ``context_weight`` times, then its text."""
+    return tokenize(context) * context_weight + tokenize(text)
+
+
 def ids_checksum(ids: Iterable[str]) -> str:
     """Order-independent fingerprint of a set of chunk ids."""
     h = hashlib.sha256()
@@ -73,19 +84,30 @@ class _Doc:
     page: int | None
     effective: str | None = None
     supersedes: tuple[str, ...] = ()
+    context: str = ""  # title > heading: indexed with the text, never returned as it
 
     @classmethod
     def from_row(cls, row: Sequence) -> _Doc:
-        """A stored or given row: (id, text, source, page[, effective, supersedes])."""
+        """A stored or given row: (id, text, source, page[, effective, supersedes[, context]])."""
         doc = cls(*row)
-        return cls(doc.id, doc.text, doc.source, doc.page, doc.effective, tuple(doc.supersedes))
+        return cls(
+            doc.id,
+            doc.text,
+            doc.source,
+            doc.page,
+            doc.effective,
+            tuple(doc.supersedes),
+            doc.context or "",
+        )
 
 
 class BM25Index:
-    """A bm25s index over chunks, kept in ``directory``."""
+    """A bm25s index over chunks, kept in ``directory``. ``context_weight``: how many times
+    a chunk's context line counts (``doc_tokens``)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, context_weight: int = CONTEXT_WEIGHT) -> None:
         self.directory = Path(directory)
+        self.context_weight = context_weight
         self._docs: list[_Doc] = []
         self._bm25: bm25s.BM25 | None = None
         self._checksum = ids_checksum([])
@@ -93,15 +115,19 @@ class BM25Index:
 
     # ---- building and saving -------------------------------------------------------------
     def build(self, docs: Sequence[tuple]) -> None:
-        """Index ``(id, text, source, page[, effective, supersedes])`` tuples, replacing what
-        was indexed before.
+        """Index ``(id, text, source, page[, effective, supersedes[, context]])`` tuples,
+        replacing what was indexed before. The context line is indexed with the text
+        (``doc_tokens``); hits carry the text alone.
 
         The new index is built aside and swapped in at the end, which keeps the window in
         which a search in another thread could mix old and new to one statement."""
         new_docs = [_Doc.from_row(d) for d in docs]
         model = None
         if new_docs:
-            corpus = [tokenize(d.text) or ["\x00empty"] for d in new_docs]
+            corpus = [
+                doc_tokens(d.text, d.context, self.context_weight) or ["\x00empty"]
+                for d in new_docs
+            ]
             model = bm25s.BM25(method=METHOD, k1=K1, b=B)
             model.index(corpus, show_progress=False)
         self._docs, self._bm25, self._checksum = (
@@ -125,10 +151,11 @@ class BM25Index:
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "method": METHOD,
+                "context_weight": self.context_weight,
                 "count": len(self._docs),
                 "checksum": self._checksum,
                 "docs": [
-                    [d.id, d.text, d.source, d.page, d.effective, list(d.supersedes)]
+                    [d.id, d.text, d.source, d.page, d.effective, list(d.supersedes), d.context]
                     for d in self._docs
                 ],
             }
@@ -178,6 +205,22 @@ class BM25Index:
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
+                log.info(
+                    "BM25 index at %s has format %s, this version reads %s (dates and context "
+                    "lines); it will be rebuilt from Chroma",
+                    folder,
+                    manifest.get("format_version"),
+                    FORMAT_VERSION,
+                )
+                return False
+            if manifest.get("context_weight") != self.context_weight:
+                log.info(
+                    "BM25 index at %s counts the context line %s times, %s are asked for; "
+                    "it will be rebuilt from Chroma",
+                    folder,
+                    manifest.get("context_weight"),
+                    self.context_weight,
+                )
                 return False
             docs = [_Doc.from_row(d) for d in manifest["docs"]]
             if len(docs) != manifest["count"]:

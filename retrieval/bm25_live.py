@@ -25,17 +25,19 @@ class ChunkSource(Protocol):
 
     def all_ids(self) -> list[str]: ...
 
-    def iter_chunks(self): ...  # noqa: ANN201 - Iterator[(id, text, source, page)]
+    def iter_chunks(self): ...  # noqa: ANN201 - Iterator[BM25Index.build's rows]
 
     def change_marker(self) -> int | None: ...
 
 
 class LiveBM25:
-    """The current ``BM25Index`` of one data dir, shared by every retriever of an index."""
+    """The current ``BM25Index`` of one data dir, shared by every retriever of an index.
+    Every version it builds or loads counts the context line as ``current`` does."""
 
     def __init__(self, directory: Path, current: BM25Index | None = None) -> None:
         self.directory = Path(directory)
         self.current = current if current is not None else BM25Index(self.directory)
+        self.context_weight = self.current.context_weight
         self._synced = current is not None
         self._marker: int | None = None  # the store's change counter at the last sync
         self._lock = threading.Lock()  # one sync at a time; searches never wait for it
@@ -55,7 +57,7 @@ class LiveBM25:
         (the previous version keeps serving) and raises ``OSError``."""
         with self._lock:
             marker = store.change_marker()  # read first: a write after it shows as stale
-            fresh = BM25Index(self.directory)
+            fresh = BM25Index(self.directory, self.context_weight)
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
                 chunks = list(store.iter_chunks())
                 log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chunks))

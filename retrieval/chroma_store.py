@@ -27,6 +27,7 @@ from typing import Any
 
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
+from retrieval.context import context_of
 from retrieval.embedder_check import check_embedder as check
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
@@ -380,7 +381,7 @@ class ChromaStore:
         complete version from one cut short by a crash."""
         if not chunks:
             raise ValueError("a document needs at least one chunk")
-        source, doc_id = chunks[0].source, chunks[0].doc_id
+        source = chunks[0].source
         extra: dict[str, str | int] = {"doc_chunks": len(chunks), "added_at": added_at}
         if added_by:
             extra["added_by"] = added_by
@@ -394,11 +395,9 @@ class ChromaStore:
         self.add(chunks, embeddings, extra)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
-        old = [
-            cid
-            for cid, meta in zip(got["ids"], got["metadatas"], strict=False)
-            if cid not in new_ids and (meta or {}).get("doc_id") != doc_id
-        ]
+        # every other chunk of this source: older versions, and chunks of this version
+        # indexed differently before (without title and headings)
+        old = [cid for cid in got["ids"] if cid not in new_ids]
         self.delete_ids(old)
         return len(old)
 
@@ -469,6 +468,12 @@ class ChromaStore:
         got = self._read(lambda c: c.get(where={"source": source}, include=["metadatas"]))
         return {m["doc_id"] for m in got["metadatas"] if m}
 
+    def has_context(self, source: str) -> bool:
+        """Whether ``source`` was indexed with its title and headings (every chunk ingested
+        since contextual chunks carries a title); older documents are indexed again."""
+        got = self._read(lambda c: c.get(where={"source": source}, include=["metadatas"], limit=1))
+        return any((m or {}).get("title") for m in got["metadatas"])
+
     def page_chunks(self, source: str, page: int | None) -> list[str]:
         """The texts of the chunks of one page of ``source`` (of the whole file when
         ``page`` is None), in the order they were written, which is the page's order."""
@@ -480,8 +485,10 @@ class ChromaStore:
 
     def iter_chunks(
         self,
-    ) -> Iterator[tuple[str, str, str, int | None, str | None, tuple[str, ...]]]:
-        """Every stored chunk as (id, text, source, page, effective, supersedes), in batches."""
+    ) -> Iterator[tuple[str, str, str, int | None, str | None, tuple[str, ...], str]]:
+        """Every stored chunk as (id, text, source, page, effective, supersedes, context),
+        in batches (``BM25Index.build``'s rows); context is the title and heading it is
+        indexed under (``retrieval.context``)."""
         for cid, text, meta in self.records(include=["documents", "metadatas"]):
             if meta is None or text is None:  # deleted while we read
                 continue
@@ -492,6 +499,7 @@ class ChromaStore:
                 meta.get("page"),
                 meta.get("effective"),
                 _lines(meta.get("supersedes")),
+                context_of(text, meta),
             )
 
     def all_ids(self) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Literal
 
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 RETRIEVAL_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+Fusion = Literal["convex", "rrf"]
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -32,7 +33,9 @@ class RetrievalConfig:
     )
     mode: RetrievalMode = "hybrid"
     candidates: int = 20  # hits each side contributes before fusion
-    rrf_k: int = 60  # reciprocal-rank-fusion constant
+    rrf_k: int = 60  # reciprocal-rank-fusion constant (fusion "rrf")
+    fusion: Fusion = "convex"  # how hybrid merges its two lists (retrieval.fusion)
+    dense_weight: float = 0.5  # the dense side's share in fusion; 0.5 = both alike
     relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
 
     def __post_init__(self) -> None:
@@ -40,6 +43,10 @@ class RetrievalConfig:
             raise ValueError(
                 f"unknown retrieval mode {self.mode!r}; choose one of: hybrid, dense, bm25"
             )
+        if self.fusion not in ("convex", "rrf"):
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of: convex, rrf")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be within [0, 1], got {self.dense_weight}")
 
     # one place that knows the layout of the data dir
     @property

@@ -10,8 +10,8 @@ import numpy as np
 from retrieval.bm25_index import BM25Index
 from retrieval.bm25_live import LiveBM25
 from retrieval.chroma_store import ChromaStore
-from retrieval.config import RetrievalMode
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.config import Fusion, RetrievalMode
+from retrieval.fusion import fuse_hybrid
 from retrieval.types import Embedder, Hit
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ def apply_floor(hits: list[Hit], floor: float | None) -> list[Hit]:
 
 
 class HybridRetriever:
-    """Dense top-n and BM25 top-n fused by reciprocal rank fusion, then the relevance floor.
+    """Dense top-n and BM25 top-n fused (``retrieval.fusion.fuse_hybrid``: a convex
+    combination of normalised scores, or reciprocal rank fusion), then the relevance floor.
 
     ``mode`` picks one side alone for comparison. Every hit carries its cosine similarity.
     A search reads one BM25 version throughout (``LiveBM25``: a new one is published whole)
@@ -45,11 +46,14 @@ class HybridRetriever:
         mode: RetrievalMode = "hybrid",
         candidates: int = 20,
         rrf_k: int = 60,
+        fusion: Fusion = "convex",
+        dense_weight: float = 0.5,
         floor: float | None = None,
     ) -> None:
         self.store = store
         self.live = bm25 if isinstance(bm25, LiveBM25) else LiveBM25(bm25.directory, bm25)
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
+        self.fusion, self.dense_weight = fusion, dense_weight
         if mode != "dense":
             self.live.ensure(store)
 
@@ -88,8 +92,12 @@ class HybridRetriever:
         else:
             by_id = {h.id: h for h in sparse}
             by_id.update({h.id: h for h in dense})  # dense hits carry their similarity
-            fused = reciprocal_rank_fusion(
-                [[h.id for h in dense], [h.id for h in sparse]], self.rrf_k
+            fused = fuse_hybrid(
+                [(h.id, h.score) for h in dense],
+                [(h.id, h.score) for h in sparse],
+                method=self.fusion,
+                dense_weight=self.dense_weight,
+                rrf_k=self.rrf_k,
             )
             hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)

@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from retrieval.context import stored_index_text
+
 if TYPE_CHECKING:
     from retrieval.chroma_store import ChromaStore
 
@@ -170,7 +172,9 @@ def _finish_rebuild(store: ChromaStore) -> int:
                 ids=[r["id"] for r in part],
                 documents=[r["text"] for r in part],
                 metadatas=[r["meta"] for r in part],
-                embeddings=store.embedder.embed([r["text"] for r in part]),
+                embeddings=store.embedder.embed(
+                    [stored_index_text(r["text"], r["meta"]) for r in part]
+                ),
             )
         store.switch_to(col)
     journal.unlink()

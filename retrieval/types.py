@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from retrieval.context import index_text
+
 
 def chunk_id(text: str, source: str, page: int | None) -> str:
     """Content hash: the same text at the same place always gets the same id."""
@@ -26,6 +28,8 @@ class Chunk:
     doc_id: str  # sha256 of the whole file's bytes
     acl: tuple[str, ...] = ()  # who may see it; empty = everyone
     id: str = field(default="")
+    title: str = ""  # the document's title, indexed with the chunk (never shown as its text)
+    heading: str = ""  # the section heading the chunk sits under, indexed likewise
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -37,7 +41,16 @@ class Chunk:
             meta["page"] = self.page
         if self.acl:
             meta["acl"] = ",".join(self.acl)
+        if self.title:
+            meta["title"] = self.title
+        if self.heading:
+            meta["heading"] = self.heading
         return meta
+
+    @property
+    def index_text(self) -> str:
+        """What is embedded and BM25-indexed: title and heading, then the text."""
+        return index_text(self.text, self.title, self.heading)
 
 
 @dataclass(frozen=True)

@@ -159,11 +159,14 @@ def test_conflict_question_needs_the_newer_answer_and_the_newer_document_cited(t
 def test_retrieval_metrics_on_the_tiny_file(sample_index):
     items = load_qa(TINY)
     results = evaluate_retrieval(sample_index, items, "hybrid")
-    # hand-checked: t2 (memo second, after the handbook's older page 6)
+    # hand-checked: t2 (memo second, after the handbook's older page 6); t4 (a lost laptop)
+    # is found on page 7 under its heading "Reporting incidents and lost devices"
     assert [r.rank for r in results] == [1, 2, 1, 1, None, None]
     summary = summarize_retrieval(items, results)
     assert summary["hit@1"] == 0.75 and summary["hit@3"] == 1.0 and summary["hit@5"] == 1.0
     assert summary["mrr@10"] == pytest.approx(0.875)
+    assert summary["doc_hit@1"] == 0.75  # t2: the handbook first
+    assert summary["questions_paged"] == 3 and summary["page_hit@1"] == 1.0
     # off-topic t5 is below the floor; on-topic t6 (parental leave) clears it
     assert [r.floor_refused for r in results] == [False] * 4 + [True, False]
     assert summary["floor_refused_answerable"] == 0.0
@@ -268,8 +271,12 @@ def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
     assert summary["answerable"] == 64 and summary["answers"] is None
     hybrid = summary["retrieval"]["hybrid"]
     assert hybrid["conflict_questions"] == 16
-    # as the model is given them, the newer document comes first (measured: 15 of 16)
-    assert hybrid["newer_first_arranged"] >= 0.9 >= hybrid["newer_first"]
+    # as the model is given them, the newer document comes first far more often than as
+    # retrieved (measured: 15 of 16 with bare chunks, 14 of 16 with contextual chunks: for
+    # q48 the handbook's "Remote Work" heading lifts its passage 0.09 above the memo's,
+    # past app.conflicts.AS_RELEVANT)
+    assert hybrid["newer_first_arranged"] >= 0.85
+    assert hybrid["newer_first_arranged"] > hybrid["newer_first"]
     for mode in ("bm25", "dense", "hybrid"):
         r = summary["retrieval"][mode]
         assert r["hit@5"] >= 0.8, (mode, r)

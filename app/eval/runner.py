@@ -143,7 +143,12 @@ def summarize_retrieval(items: Sequence[QAItem], results: Sequence[RetrievalResu
     for k in HIT_KS:
         out[f"hit@{k}"] = metrics.mean(metrics.hit_at(r.rank, k) for r in ranked)
     out["mrr@10"] = metrics.mean(metrics.reciprocal_rank(r.rank) for r in ranked)
+    out["doc_hit@1"] = metrics.mean(metrics.hit_at(r.doc_rank, 1) for r in ranked)
     out["doc_hit@5"] = metrics.mean(metrics.hit_at(r.doc_rank, 5) for r in ranked)
+    # the right page first, over the questions that name a page
+    paged = [r for item, r in zip(items, results, strict=True) if item.page is not None]
+    out["questions_paged"] = len(paged)
+    out["page_hit@1"] = metrics.mean(metrics.hit_at(r.rank, 1) for r in paged)
     conflicts = [r for item, r in zip(items, results, strict=True) if item.conflict]
     out["conflict_questions"] = len(conflicts)
     out["newer_first"] = metrics.mean(float(bool(r.newer_first)) for r in conflicts)
