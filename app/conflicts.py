@@ -332,6 +332,19 @@ def _overlap(a: str, b: str) -> bool:
     return a in b or b in a or a[-40:] == b[-40:]
 
 
+def widen(hits: Sequence[Hit], k: int, search_in: Callable[[list[str]], list[Hit]]) -> list[Hit]:
+    """``hits`` and, after them, the passages of the documents that say they replace one of
+    the first ``k`` that ``search_in(sources)`` finds closest to the question. Retrieval may
+    find a memo's closing lines ("What stays the same ...") and not its new rule, which
+    ``arrange`` needs to see the conflict and put the new rule first."""
+    top = list(hits[:k])
+    sources = sorted({h.source for h in hits if h.supersedes and any(declares(h, o) for o in top)})
+    if not sources:
+        return list(hits)
+    have = {h.id for h in hits}
+    return [*hits, *(h for h in search_in(sources) if h.id not in have)]
+
+
 def arrange(
     hits: Sequence[Hit], embed: Embed | None, question: str | None = None, k: int | None = None
 ) -> tuple[list[Hit], list[Conflict]]:
@@ -357,15 +370,26 @@ def arrange(
             ahead.setdefault(older_id, set()).update(c.newer_ids)
     # what a document says it replaces is set aside whatever the question: a replaced rule
     # the model reads beside the question's own is still one it may repeat
+    closest = _closest(pool, embed, question)
     drop: dict[tuple, set[str]] = {}  # (source, page) -> its sentences a document replaces
-    for c in find_conflicts(pool, embed, max_points=MAX_SENTENCES):
+    # only the documents that say what they replace, and what they replace: in the whole
+    # pool, a memo ranked 12th could fall past MAX_SENTENCES
+    declaring = [
+        h for h in pool if any(declares(h, o) or declares(o, h) for o in pool if o is not h)
+    ]
+    for c in find_conflicts(declaring, embed, max_points=MAX_SENTENCES):
         if c.declared:
-            drop.setdefault((c.older_source, c.older_page), set()).update(p.older for p in c.points)
+            replaced = {p.older for p in c.points}
+            drop.setdefault((c.older_source, c.older_page), set()).update(replaced)
+            for older_id in c.older_ids:
+                # the question is about the very rule that is cut: its replacement goes first
+                if older_id in closest and _one_of(closest[older_id][1], replaced):
+                    ahead.setdefault(older_id, set()).update(c.newer_ids)
     for newer in pool:  # declared, no sentence found in conflict: still ahead, if as relevant
         for older in top:
             later = (newer.effective or "") > (older.effective or "")
             if later and newer.source != older.source and declares(newer, older):
-                if _as_relevant(newer, older):
+                if _as_relevant(closest.get(newer.id), closest.get(older.id)):
                     ahead.setdefault(older.id, set()).add(newer.id)
     top_ids = {h.id for h in top}
     wanted = {n for o, newer in ahead.items() if o in top_ids for n in newer}
@@ -384,13 +408,32 @@ def arrange(
     return [_without(h, drop.get((h.source, h.page), set())) for h in ordered], conflicts
 
 
-def _as_relevant(newer: Hit, older: Hit) -> bool:
+def _closest(
+    hits: Sequence[Hit], embed: Embed, question: str | None
+) -> dict[str, tuple[float, str]]:
+    """Each hit's sentence closest to the question, with its cosine: the passage's own
+    words. A hit's ``similarity`` is not used here: its vector was indexed with the
+    document's title and section heading in front, which lifts a whole handbook section
+    called "Remote work" above the memo that replaces one of its rules."""
+    if not question:
+        return {}
+    texts = [(h.id, s) for h in hits for s in sentences(h.text) or [h.text]]
+    vectors = np.asarray(embed([question] + [s for _, s in texts]), dtype=np.float32)
+    out: dict[str, tuple[float, str]] = {}
+    for (hit_id, sentence), v in zip(texts, vectors[1:], strict=True):
+        score = float(v @ vectors[0])
+        if hit_id not in out or score > out[hit_id][0]:
+            out[hit_id] = (score, sentence)
+    return out
+
+
+def _as_relevant(newer: tuple[float, str] | None, older: tuple[float, str] | None) -> bool:
     """A memo that replaces one rule of a section must not push the whole section aside:
     without a point in conflict, the newer passage goes first only when it is about the
-    question nearly as much as the older one (``AS_RELEVANT``)."""
-    if newer.similarity is None or older.similarity is None:
+    question nearly as much as the older one (``AS_RELEVANT``, on ``_closest``)."""
+    if newer is None or older is None:
         return True
-    return newer.similarity >= older.similarity - AS_RELEVANT
+    return newer[0] >= older[0] - AS_RELEVANT
 
 
 def _newer_candidates(top: list[Hit], rest: list[Hit], per_document: int = 2) -> list[Hit]:

@@ -279,6 +279,9 @@ class QAService:
         if not hits:  # nothing cleared the relevance floor: don't let the model guess
             retrieval_s = time.perf_counter() - started
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
+        hits = conflicts_.widen(
+            hits, self.top_k, lambda docs: self.retriever.search_in(question, docs, 2 * len(docs))
+        )
         hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
         excerpts = select_excerpts(question, hits, self.embedder, budget=self.context_tokens)
         retrieval_s = time.perf_counter() - started

@@ -1,11 +1,12 @@
 """Retrieval latency and memory at 1k, 10k and 100k chunks, for bm25, dense and hybrid.
 
-    python -m bench.retrieval_bench [--sizes 1000 10000 100000] [--queries 100] [--no-write]
+    python -m bench.retrieval_bench [--sizes 1000 10000 100000] [--queries 100]
+                                    [--backends torch onnx-fp32 onnx-int8] [--no-write]
 
 The chunks are synthetic: words drawn from a Zipf distribution over a made-up vocabulary,
 about 120 words each (a real chunk is 800 characters). Up to --embed-up-to chunks (default
 1,000) are embedded by the real model; above that, embedding takes too long on 2 cores
-(about 14 chunks/s: 10k chunks take 12 minutes, 100k two hours), so the store gets random
+(10k chunks take minutes, 100k most of an hour), so the store gets random
 unit vectors of the model's dimension (384) inserted directly into Chroma: the HNSW search
 costs about the same, but the dense hits mean nothing (the table says which rows). Queries
 are 6 words taken from a random chunk.
@@ -13,14 +14,16 @@ are 6 words taken from a random chunk.
 Stores are built once under data/store/bench/ (git-ignored) and reused. Each (size, mode)
 is measured in a fresh process, so the memory column is that process's RSS growth from
 opening the stores and answering the queries, after the embedding model was loaded.
-Latency is ``retriever.search(query, 5)`` as the app calls it (query embedding included),
-with the relevance floor off so every search returns its five hits: wall-clock time, then the
-same searches by process CPU time on one torch thread, which a busy machine does not inflate.
+Latency is ``retriever.search(query, 5)`` as the app calls it (query embedding included, by
+each of ``--backends``), with the relevance floor off so every search returns its five hits:
+wall-clock time, then the same searches by process CPU time with the embedder on one thread,
+which a busy machine does not inflate.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -34,6 +37,7 @@ from app.eval import markdown_table
 from app.metrics import percentile
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, load_settings
 from bench.common import machine, write_section
+from bench.embed_bench import BACKENDS
 
 BENCH_DIR = DEFAULT_DATA_DIR / "bench"
 MODES = ("bm25", "dense", "hybrid")
@@ -97,17 +101,21 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     return data_dir, seconds
 
 
-def measure(data_dir: Path, mode: str, queries: int) -> dict:
-    """In this process: RSS growth and search latency for one store and mode."""
+def measure(data_dir: Path, mode: str, queries: int, backend: str) -> dict:
+    """In this process: RSS growth and search latency for one store, mode and embedder."""
     from app.wiring import open_index
-    from retrieval.embedder import SentenceTransformerEmbedder
+    from bench.embed_bench import load_backend
 
     proc = psutil.Process()
     settings = load_settings(data_dir=data_dir)
-    embedder = SentenceTransformerEmbedder(settings.embedding_model)
+    embedder = load_backend(backend)
     embedder.embed(["warm up"])
     before = proc.memory_info().rss
-    retriever = open_index(settings, embedder=embedder).retriever(mode, floor=-1)
+    # the synthetic stores' vectors are random above --embed-up-to, and fp32 vectors of both
+    # backends agree (bench.embed_bench): the recorded embedder is not what is measured here
+    retriever = open_index(settings, embedder=embedder, check_embedder=False).retriever(
+        mode, floor=-1
+    )
     rng = np.random.default_rng(SEED + 1)
     texts = synthetic_chunks(200, seed=SEED + 2)
     questions = []
@@ -126,17 +134,27 @@ def measure(data_dir: Path, mode: str, queries: int) -> dict:
     after = proc.memory_info().rss
     # The same searches again, counting CPU time rather than wall time: time spent waiting for
     # a core that other work holds is not counted, so this column survives a busy machine. One
-    # torch thread, so that no thread spins waiting for another (which CPU time would count).
-    import torch
+    # thread, so that no thread spins waiting for another (which CPU time would count).
+    if backend == "torch":
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
+        one_thread = embedder
+    else:
+        one_thread = load_backend(backend, threads=1)
+        one_thread.embed(["warm up"])
+    retriever = open_index(settings, embedder=one_thread, check_embedder=False).retriever(
+        mode, floor=-1
+    )
+    for q in questions[:3]:
+        retriever.search(q, 5)
     cpu, embedding = [], []
     for q in questions[3:]:
         started = time.process_time()
         retriever.search(q, 5)
         cpu.append(time.process_time() - started)
         started = time.process_time()
-        embedder.embed([q])  # every mode pays it: bm25 too, for the floor's cosine
+        one_thread.embed([q])  # every mode pays it: bm25 too, for the floor's cosine
         embedding.append(time.process_time() - started)
     return {
         "p50_ms": percentile(seconds, 50) * 1000,
@@ -155,21 +173,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--embed-up-to", type=int, default=1000, help="above this size, random vectors"
     )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=["torch", "onnx-fp32"],
+        help="embedders that embed the questions (default: the reference and the app's default)",
+    )
     parser.add_argument("--no-write", action="store_true", help="don't update BENCHMARKS.md")
-    parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("DATA_DIR", "MODE", "BACKEND"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(Path(args.child[0]), args.child[1], args.queries)))
+        data_dir, mode, backend = args.child
+        print(json.dumps(measure(Path(data_dir), mode, args.queries, backend)))
         return 0
 
     rows = []
     for size in args.sizes:
         print(f"{size} chunks: building or reusing the store", file=sys.stderr, flush=True)
         data_dir, build_s = build(size, args.embed_up_to)
-        for mode in MODES:
+        for mode, backend in itertools.product(MODES, args.backends):
             proc = subprocess.run(
-                [sys.executable, "-m", "bench.retrieval_bench", "--child", str(data_dir), mode]
-                + ["--queries", str(args.queries)],
+                [sys.executable, "-m", "bench.retrieval_bench"]
+                + ["--child", str(data_dir), mode, backend, "--queries", str(args.queries)],
                 cwd=REPO_ROOT,
                 capture_output=True,
                 text=True,
@@ -182,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             row = [
                 f"{size:,}",
                 mode,
+                backend,
                 f"{m['p50_ms']:.1f}",
                 f"{m['p95_ms']:.1f}",
                 f"{m['cpu_p50_ms']:.1f}",
@@ -197,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         "chunks",
         "mode",
+        "query embedder",
         "wall p50 (ms)",
         "wall p95 (ms)",
         "CPU p50 (ms)",
@@ -219,14 +249,15 @@ off; {args.queries} six-word queries per cell after 3 warm-up searches; each cel
 process. RSS delta = the process's memory growth from opening the stores (Chroma on disk, the
 BM25 index) and searching, measured after the embedding model was loaded. Synthetic chunks of
 {WORDS_PER_CHUNK} Zipf-distributed words. Up to {args.embed_up_to:,} chunks the vectors come from
-all-MiniLM-L6-v2; above, embedding takes too long here (about 14 chunks/s: 12 minutes for 10k,
-two hours for 100k), so the store holds random unit vectors of dimension {DIMENSION} inserted
-directly into Chroma: about the same search cost, meaningless dense hits.
+all-MiniLM-L6-v2; above, the store holds random unit vectors of dimension {DIMENSION} inserted
+directly into Chroma (embedding 100k chunks takes most of an hour here): about the same
+search cost, meaningless dense hits. "Query embedder" is the backend that embeds the
+question (`bench.embed_bench` compares them bare).
 
-Wall = what a user waits, with torch's default threads; on these shared cores it swings with
-other people's work (torch's threads wait for each other when a core is taken), so the CPU
-columns time the same searches by process CPU time with one torch thread, which waiting does
-not inflate: that is the cost of a search. Every mode embeds the query (bm25 too, for the
+Wall = what a user waits, with the embedder's default threads; on shared cores it swings
+with other work (an embedder's threads wait for each other when a core is taken), so the CPU
+columns time the same searches by process CPU time with the embedder on one thread, which
+waiting does not inflate: that is the cost of a search. Every mode embeds the query (bm25 too, for the
 relevance floor's cosine); the last CPU column is that part. "Store build" = generating,
 embedding and inserting the chunks plus the BM25 build.
 

@@ -534,8 +534,11 @@ class ChromaStore:
             )
         return rows
 
-    def query(self, vector: Sequence[float], k: int) -> list[Hit]:
-        """Nearest chunks by cosine similarity, best first."""
+    def query(
+        self, vector: Sequence[float], k: int, *, sources: Sequence[str] | None = None
+    ) -> list[Hit]:
+        """Nearest chunks by cosine similarity, best first (of ``sources`` only, if given)."""
+        where = {"source": {"$in": list(sources)}} if sources else None
 
         def nearest(col: Any) -> Any:
             n = min(k, col.count())
@@ -544,6 +547,7 @@ class ChromaStore:
             return col.query(
                 query_embeddings=[list(vector)],
                 n_results=n,
+                where=where,
                 include=["documents", "metadatas", "distances"],
             )
 

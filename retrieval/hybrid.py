@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -102,6 +103,17 @@ class HybridRetriever:
             hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)
         return apply_floor(hits, self.floor)[:k]
+
+    def search_in(
+        self, query: str, sources: Sequence[str], k: int, *, vector: list[float] | None = None
+    ) -> list[Hit]:
+        """The ``k`` chunks of the documents ``sources`` closest in meaning to ``query``
+        (dense; no floor): another passage of a document the search already found."""
+        if not sources or k <= 0:
+            return []
+        if vector is None:
+            vector = self.store.embedder.embed([query])[0]
+        return self.store.query(vector, k, sources=sources)
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:
         """Fill in the cosine similarity of hits that came from BM25 alone."""

@@ -266,6 +266,26 @@ def test_a_conflict_the_answer_does_not_draw_on_is_not_shown(embedder):
 DEV = Path(__file__).resolve().parents[1] / "data" / "eval" / "dev.jsonl"
 
 
+def test_widen_fetches_the_replacing_documents_own_rule(embedder):
+    """Retrieval found the memo's closing lines, not its new rule: ``widen`` asks for the
+    memo's passages closest to the question, and ``arrange`` then puts the new rule first."""
+    [h6, memo] = _hits()
+    closing = dataclasses.replace(memo, id="m-end", text="Questions go to People & Culture.")
+    asked: list[list[str]] = []
+
+    def search_in(sources: list[str]) -> list[Hit]:
+        asked.append(sources)
+        return [memo, closing]
+
+    pool = conflicts.widen([h6, closing], 2, search_in)
+    assert asked == [["memo_2026-09_remote_work.md"]]
+    assert [h.id for h in pool] == ["h6", "m-end", "m"]
+    given, _ = conflicts.arrange(pool, embedder.embed, "How many days can I work from home?", 2)
+    assert given[0].id == "m" and "h6" in {h.id for h in given}
+    # nothing declares a replacement of the first k: nothing is fetched
+    assert conflicts.widen([h6], 1, search_in) == [h6] and len(asked) == 1
+
+
 def test_every_dev_conflict_question_gives_the_newer_document_first(sample_index):
     """What the model reads for each conflict question of the dev set: the newer document
     before the older page, with its date, and no sentence of the older page that the newer

@@ -271,11 +271,10 @@ def test_cli_retrieval_only_on_the_sample_documents(tmp_path):
     assert summary["answerable"] == 64 and summary["answers"] is None
     hybrid = summary["retrieval"]["hybrid"]
     assert hybrid["conflict_questions"] == 16
-    # as the model is given them, the newer document comes first far more often than as
-    # retrieved (measured: 15 of 16 with bare chunks, 14 of 16 with contextual chunks: for
-    # q48 the handbook's "Remote Work" heading lifts its passage 0.09 above the memo's,
-    # past app.conflicts.AS_RELEVANT)
-    assert hybrid["newer_first_arranged"] >= 0.85
+    # as the model is given them, the newer document comes first (16 of 16 measured; the
+    # issue asks >= 0.95), far more often than as retrieved: app.conflicts.widen fetches the
+    # replacing memo's own rule when retrieval found only its closing lines (q48)
+    assert hybrid["newer_first_arranged"] >= 0.95
     assert hybrid["newer_first_arranged"] > hybrid["newer_first"]
     for mode in ("bm25", "dense", "hybrid"):
         r = summary["retrieval"][mode]

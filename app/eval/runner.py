@@ -75,7 +75,7 @@ def evaluate_retrieval(
 ) -> list[RetrievalResult]:
     """Rank of the expected source with the floor off (``floor=-1``), and whether the
     configured floor would refuse, for each question."""
-    from app.conflicts import POOL, arrange
+    from app.conflicts import POOL, arrange, widen
     from app.context import CachedEmbedder
 
     sentences = CachedEmbedder(index.embedder)  # passages come back question after question
@@ -98,6 +98,13 @@ def evaluate_retrieval(
         arranged = None
         if item.conflict:  # the order the model would see them in
             pool = gate.search(item.question, k * POOL, vector=vector)  # as QAService does
+            pool = widen(
+                pool,
+                k,
+                lambda docs, q=item.question, v=vector: gate.search_in(
+                    q, docs, 2 * len(docs), vector=v
+                ),
+            )
             given, _ = arrange(pool, sentences.embed, item.question, k)
             arranged = newer_above([(h.source, h.page) for h in given], item)
         results.append(
