@@ -541,12 +541,13 @@ class ChromaStore:
         where = {"source": {"$in": list(sources)}} if sources else None
 
         def nearest(col: Any) -> Any:
-            n = min(k, col.count())
-            if n <= 0:
+            if k <= 0:
                 return None
+            # no count() first: Chroma returns what it has when asked for more, and counting
+            # costs a 100k-chunk store as much as the search (bench.retrieval_bench)
             return col.query(
                 query_embeddings=[list(vector)],
-                n_results=n,
+                n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],
             )
