@@ -370,7 +370,8 @@ def arrange(
             ahead.setdefault(older_id, set()).update(c.newer_ids)
     # what a document says it replaces is set aside whatever the question: a replaced rule
     # the model reads beside the question's own is still one it may repeat
-    closest = _closest(pool, embed, question)
+    # only a document that says what it replaces needs the sentences' closeness
+    closest = _closest(pool, embed, question) if any(h.supersedes for h in pool) else {}
     drop: dict[tuple, set[str]] = {}  # (source, page) -> its sentences a document replaces
     # only the documents that say what they replace, and what they replace: in the whole
     # pool, a memo ranked 12th could fall past MAX_SENTENCES

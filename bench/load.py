@@ -159,18 +159,29 @@ class Admin:
         self._t.join(timeout=600)
 
 
-def _tags_wrong(sources_text: str) -> list[str]:
-    """Sources whose snippet carries another file's tag: '[n] NAME' then the snippet."""
-    wrong = []
-    current = None
-    for line in sources_text.splitlines():
-        head = re.match(r"^\[\d+\]\s+(\S+)", line.strip())
+def _tags_wrong(reply_text: str) -> list[str]:
+    """Passages shown under another file's name. The chat shows a citation as a header
+    "[n] NAME" with its quotes below it, and a refusal's closest passage as its quote with
+    "— NAME" below it; every line of a generated document carries "[its name]"."""
+    wrong: list[str] = []
+    current, pending = None, []
+    for line in reply_text.splitlines():
+        line = line.strip()
+        head = re.match(r"^\[\d+\]\s+(\S+)", line)
         if head:
-            current = head.group(1).rstrip(",")
+            current, pending = head.group(1).rstrip(","), []
             continue
-        for tag in re.findall(r"\[([\w.-]+\.md)\]", line):
-            if current and tag != current:
-                wrong.append(f"{current} shows {tag}")
+        by = re.match(r"^— (\S+)", line)
+        if by:
+            name = by.group(1).rstrip(",")
+            wrong += [f"{name} shows {tag}" for tag in pending if tag != name]
+            current, pending = None, []
+            continue
+        tags = re.findall(r"\[([\w.-]+\.md)\]", line)
+        if current:
+            wrong += [f"{current} shows {tag}" for tag in tags if tag != current]
+        else:
+            pending += tags
     return wrong
 
 
@@ -190,8 +201,9 @@ async def _ask(page, question: str) -> Asked:
             now = time.monotonic() - started
             if asked.status_s is None and await reply.locator(STATUS).count():
                 asked.status_s = now  # something for the person to read, not just the bubble
-            md = reply.get_by_test_id("stMarkdownContainer")
-            shown = " ".join((await md.all_inner_texts())[:1]).strip()
+            # the answer's own box (app.ui.chat keys it answer_<i>), not the status above it
+            body = reply.locator('[class*="st-key-answer_"]')
+            shown = " ".join(await body.all_inner_texts()).strip()
             if shown and asked.first_token_s is None:
                 asked.first_token_s = now
             if (
@@ -201,16 +213,12 @@ async def _ask(page, question: str) -> Asked:
                 asked.error = text[:200]
                 asked.total_s = now
                 return asked
-            expander = reply.get_by_test_id("stExpander")
-            status = page.get_by_test_id("stStatusWidget")
-            idle = "Running" not in " ".join(await status.all_inner_texts())  # never waits
-            if await expander.count() or (shown and "▌" not in shown and idle):
+            # the run that answers has ended (Streamlit's own mark on the page; the
+            # "Running" widget is hidden by toolbarMode viewer)
+            state = await page.get_by_test_id("stApp").get_attribute("data-test-script-state")
+            if state == "notRunning" and shown and "▌" not in shown:
                 asked.total_s = now
-                if await expander.count():
-                    await expander.locator("summary").first.click()
-                    details = expander.get_by_test_id("stExpanderDetails")
-                    await details.wait_for()
-                    asked.wrong_sources = _tags_wrong(await details.inner_text())
+                asked.wrong_sources = _tags_wrong(text)
                 return asked
         await asyncio.sleep(0.1)
     asked.error = f"no answer within {ANSWER_TIMEOUT_S} s"
