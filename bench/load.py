@@ -204,6 +204,8 @@ async def _ask(page, question: str) -> Asked:
             # the answer's own box (app.ui.chat keys it answer_<i>), not the status above it
             body = reply.locator('[class*="st-key-answer_"]')
             shown = " ".join(await body.all_inner_texts()).strip()
+            if "ahead of yours" in shown:  # the queue's notice, in the answer's box until its turn
+                shown = ""
             if shown and asked.first_token_s is None:
                 asked.first_token_s = now
             if (

@@ -23,12 +23,8 @@ if TYPE_CHECKING:
     from retrieval import Index
 
 MODES = ("bm25", "dense", "hybrid")
-RANK_DEPTH = 10
-CHECKED = (
-    "kept",
-    "moved",
-    "added",
-)  # a citation the answer check found supports a sentence  # hits looked at for the ranking metrics: MRR is MRR@10
+RANK_DEPTH = 10  # hits looked at for the ranking metrics: MRR is MRR@10
+CHECKED = ("kept", "moved", "added")  # a citation the answer check found supports a sentence
 HIT_KS = (1, 3, 5)
 
 JUDGE_PROMPT = """You are grading an answer to a question about company documents.
