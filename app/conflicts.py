@@ -81,6 +81,13 @@ def _day_next_to(text: str, start: int, end: int) -> bool:
     )
 
 
+# a sentence that says a rule stays as it was replaces nothing ("The rules for requesting
+# leave in PeopleDesk are unchanged.")
+_UNCHANGED = re.compile(
+    r"\b(?:unchanged|remains?\s+(?:the\s+same|in\s+force|valid)|stays?\s+the\s+same|"
+    r"still\s+appl(?:y|ies)|nothing\s+else\s+changes)\b",
+    re.I,
+)
 _WITHDRAWN = re.compile(
     r"\b(?:no\s+longer|is\s+withdrawn|are\s+withdrawn|withdraws|discontinued|abolished|"
     r"ends\s+(?:on|with)|is\s+cancelled|does\s+not\s+apply\s+any\s+more)\b",
@@ -276,7 +283,7 @@ def find_conflicts(
             newer, older = hits[i], hits[j]
             if newer.source == older.source or (newer.effective or "") <= (older.effective or ""):
                 continue
-            if sims[a, b] < SAME_POINT:
+            if sims[a, b] < SAME_POINT or _UNCHANGED.search(s_a):
                 continue
             if not _about_question(float(max(about[a], about[b])), best[i] == a and best[j] == b):
                 continue
@@ -390,17 +397,21 @@ def arrange(
         for older in top:
             later = (newer.effective or "") > (older.effective or "")
             if later and newer.source != older.source and declares(newer, older):
-                if _as_relevant(closest.get(newer.id), closest.get(older.id)):
+                if _as_relevant(newer, older):
                     ahead.setdefault(older.id, set()).add(newer.id)
     top_ids = {h.id for h in top}
     wanted = {n for o, newer in ahead.items() if o in top_ids for n in newer}
     promoted = [h for h in pool[len(top) :] if h.id in wanted]
     involved = set(ahead) | {n for newer in ahead.values() for n in newer}
     chosen = list(top)
-    for h in promoted:  # replaces the lowest-ranked passage that no conflict involves
-        spare = next((x for x in reversed(chosen) if x.id not in involved), None)
+    for h in promoted:  # replaces the lowest-ranked passage that no conflict involves,
+        # ranked below the older passage it is brought in for (never one the question ranks
+        # above everything the newer document replaces)
+        olders = [k for k, x in enumerate(chosen) if h.id in ahead.get(x.id, ())]
+        below = chosen[min(olders) + 1 :] if olders else []
+        spare = next((x for x in reversed(below) if x.id not in involved), None)
         if spare is None:
-            break
+            continue
         chosen.remove(spare)
         chosen.append(h)
     ids = {h.id for h in chosen}
@@ -412,10 +423,9 @@ def arrange(
 def _closest(
     hits: Sequence[Hit], embed: Embed, question: str | None
 ) -> dict[str, tuple[float, str]]:
-    """Each hit's sentence closest to the question, with its cosine: the passage's own
-    words. A hit's ``similarity`` is not used here: its vector was indexed with the
-    document's title and section heading in front, which lifts a whole handbook section
-    called "Remote work" above the memo that replaces one of its rules."""
+    """Each hit's sentence closest to the question, with its cosine: what the passage says
+    most about the question, in its own words (its vector was indexed with the document's
+    title and section heading in front)."""
     if not question:
         return {}
     texts = [(h.id, s) for h in hits for s in sentences(h.text) or [h.text]]
@@ -428,13 +438,13 @@ def _closest(
     return out
 
 
-def _as_relevant(newer: tuple[float, str] | None, older: tuple[float, str] | None) -> bool:
+def _as_relevant(newer: Hit, older: Hit) -> bool:
     """A memo that replaces one rule of a section must not push the whole section aside:
     without a point in conflict, the newer passage goes first only when it is about the
-    question nearly as much as the older one (``AS_RELEVANT``, on ``_closest``)."""
-    if newer is None or older is None:
+    question nearly as much as the older one (``AS_RELEVANT``)."""
+    if newer.similarity is None or older.similarity is None:
         return True
-    return newer[0] >= older[0] - AS_RELEVANT
+    return newer.similarity >= older.similarity - AS_RELEVANT
 
 
 def _newer_candidates(top: list[Hit], rest: list[Hit], per_document: int = 2) -> list[Hit]:

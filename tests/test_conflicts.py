@@ -277,11 +277,14 @@ def test_widen_fetches_the_replacing_documents_own_rule(embedder):
         asked.append(sources)
         return [memo, closing]
 
-    pool = conflicts.widen([h6, closing], 2, search_in)
+    other = Hit("x", "The canteen opens at noon.", "canteen.md", None, 0.3, effective="2026-01-01")
+    pool = conflicts.widen([h6, closing, other], 3, search_in)
     assert asked == [["memo_2026-09_remote_work.md"]]
-    assert [h.id for h in pool] == ["h6", "m-end", "m"]
-    given, _ = conflicts.arrange(pool, embedder.embed, "How many days can I work from home?", 2)
-    assert given[0].id == "m" and "h6" in {h.id for h in given}
+    assert [h.id for h in pool] == ["h6", "m-end", "x", "m"]
+    given, _ = conflicts.arrange(pool, embedder.embed, "How many days can I work from home?", 3)
+    # the new rule comes in for the passage ranked last, and goes before the page it replaces
+    ids = [h.id for h in given]
+    assert "x" not in ids and ids.index("m") < ids.index("h6")
     # nothing declares a replacement of the first k: nothing is fetched
     assert conflicts.widen([h6], 1, search_in) == [h6] and len(asked) == 1
 
