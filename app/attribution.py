@@ -779,12 +779,7 @@ def _check_window(
     """Why the window does not support the claim, or None when it does."""
     if claim.incomplete:
         return "the sentence stops before its value"
-    have: set[tuple[str, ...]] = set()
-    subject: set[str] = set()
-    for s in sents[first : last + 1]:
-        have |= s.numbers
-        if not s.heading:
-            subject |= s.subject | s.tokens
+    have, subject = _window_facts(sents, first, last)
     missing = sorted(describe(x) for x in claim.numbers - have)
     if missing:
         return "numbers not in the passage: " + ", ".join(missing)
@@ -799,13 +794,22 @@ def _exact(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> b
     """The claim has numbers, and all of them and all of its subject words are in the window."""
     if not claim.numbers:
         return False
-    have: set[tuple[str, ...]] = set()
+    have, words = _window_facts(sents, first, last)
+    return claim.numbers <= have and claim.subject <= words
+
+
+def _window_facts(
+    sents: list[_ResSentence], first: int, last: int
+) -> tuple[set[tuple[str, ...]], set[str]]:
+    """The numbers of sentences ``first..last`` and their words (headings' words left out:
+    a heading names a topic, it does not state the claim)."""
+    numbers: set[tuple[str, ...]] = set()
     words: set[str] = set()
     for s in sents[first : last + 1]:
-        have |= s.numbers
+        numbers |= s.numbers
         if not s.heading:
             words |= s.subject | s.tokens
-    return claim.numbers <= have and claim.subject <= words
+    return numbers, words
 
 
 def _best_windows(

@@ -339,9 +339,15 @@ def _overlap(a: str, b: str) -> bool:
     return a in b or b in a or a[-40:] == b[-40:]
 
 
-def widen(hits: Sequence[Hit], k: int, search_in: Callable[[list[str]], list[Hit]]) -> list[Hit]:
+WIDEN_PER_DOCUMENT = 2  # passages ``widen`` asks for, per replacing document
+
+
+def widen(
+    hits: Sequence[Hit], k: int, search_in: Callable[[list[str], int], list[Hit]]
+) -> list[Hit]:
     """``hits`` and, after them, the passages of the documents that say they replace one of
-    the first ``k`` that ``search_in(sources)`` finds closest to the question. Retrieval may
+    the first ``k`` that ``search_in(sources, n)`` finds closest to the question (``n`` =
+    ``WIDEN_PER_DOCUMENT`` per document). Retrieval may
     find a memo's closing lines ("What stays the same ...") and not its new rule, which
     ``arrange`` needs to see the conflict and put the new rule first."""
     top = list(hits[:k])
@@ -349,7 +355,8 @@ def widen(hits: Sequence[Hit], k: int, search_in: Callable[[list[str]], list[Hit
     if not sources:
         return list(hits)
     have = {h.id for h in hits}
-    return [*hits, *(h for h in search_in(sources) if h.id not in have)]
+    found = search_in(sources, WIDEN_PER_DOCUMENT * len(sources))
+    return [*hits, *(h for h in found if h.id not in have)]
 
 
 def arrange(
@@ -376,23 +383,23 @@ def arrange(
         for older_id in c.older_ids:
             ahead.setdefault(older_id, set()).update(c.newer_ids)
     # what a document says it replaces is set aside whatever the question: a replaced rule
-    # the model reads beside the question's own is still one it may repeat
-    # only a document that says what it replaces needs the sentences' closeness
-    closest = _closest(pool, embed, question) if any(h.supersedes for h in pool) else {}
-    drop: dict[tuple, set[str]] = {}  # (source, page) -> its sentences a document replaces
-    # only the documents that say what they replace, and what they replace: in the whole
-    # pool, a memo ranked 12th could fall past MAX_SENTENCES
+    # the model reads beside the question's own is still one it may repeat. Only the
+    # documents that say what they replace, and what they replace: in the whole pool, a memo
+    # ranked 12th could fall past MAX_SENTENCES
     declaring = [
         h for h in pool if any(declares(h, o) or declares(o, h) for o in pool if o is not h)
     ]
-    for c in find_conflicts(declaring, embed, max_points=MAX_SENTENCES):
-        if c.declared:
-            replaced = {p.older for p in c.points}
-            drop.setdefault((c.older_source, c.older_page), set()).update(replaced)
-            for older_id in c.older_ids:
-                # the question is about the very rule that is cut: its replacement goes first
-                if older_id in closest and _one_of(closest[older_id][1], replaced):
-                    ahead.setdefault(older_id, set()).update(c.newer_ids)
+    declared = [c for c in find_conflicts(declaring, embed, max_points=MAX_SENTENCES) if c.declared]
+    replaced_ids = {i for c in declared for i in c.older_ids}
+    closest = _closest([h for h in pool if h.id in replaced_ids], embed, question)
+    drop: dict[tuple, set[str]] = {}  # (source, page) -> its sentences a document replaces
+    for c in declared:
+        replaced = {p.older for p in c.points}
+        drop.setdefault((c.older_source, c.older_page), set()).update(replaced)
+        for older_id in c.older_ids:
+            # the question is about the very rule that is cut: its replacement goes first
+            if older_id in closest and _one_of(closest[older_id][1], replaced):
+                ahead.setdefault(older_id, set()).update(c.newer_ids)
     for newer in pool:  # declared, no sentence found in conflict: still ahead, if as relevant
         for older in top:
             later = (newer.effective or "") > (older.effective or "")

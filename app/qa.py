@@ -280,7 +280,7 @@ class QAService:
             retrieval_s = time.perf_counter() - started
             return AnswerStream(question, [], None, I_DONT_KNOW, started, retrieval_s)
         hits = conflicts_.widen(
-            hits, self.top_k, lambda docs: self.retriever.search_in(question, docs, 2 * len(docs))
+            hits, self.top_k, lambda docs, n: self.retriever.search_in(question, docs, n)
         )
         hits, found = conflicts_.arrange(hits, self.embed, question, self.top_k)  # newer first
         excerpts = select_excerpts(question, hits, self.embedder, budget=self.context_tokens)

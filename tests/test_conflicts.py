@@ -273,8 +273,9 @@ def test_widen_fetches_the_replacing_documents_own_rule(embedder):
     closing = dataclasses.replace(memo, id="m-end", text="Questions go to People & Culture.")
     asked: list[list[str]] = []
 
-    def search_in(sources: list[str]) -> list[Hit]:
+    def search_in(sources: list[str], n: int) -> list[Hit]:
         asked.append(sources)
+        assert n == conflicts.WIDEN_PER_DOCUMENT * len(sources)
         return [memo, closing]
 
     other = Hit("x", "The canteen opens at noon.", "canteen.md", None, 0.3, effective="2026-01-01")

@@ -97,9 +97,7 @@ def evaluate_retrieval(
             pool = widen(
                 pool,
                 k,
-                lambda docs, q=item.question, v=vector: gate.search_in(
-                    q, docs, 2 * len(docs), vector=v
-                ),
+                lambda docs, n, q=item.question, v=vector: gate.search_in(q, docs, n, vector=v),
             )
             given, _ = arrange(pool, sentences.embed, item.question, k)
             arranged = newer_above([(h.source, h.page) for h in given], item)
