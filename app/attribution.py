@@ -13,6 +13,12 @@ counts only if it also passes two rules code can check exactly:
   light verbs) are found in that same window, or the wording is a close paraphrase. A
   number in a passage about something else (a 20% coinsurance offered as a mileage rate)
   does not support the claim.
+- **Names**: a capitalised word inside the answer sentence (a city, a person, a team) is
+  in the passage or its file name: "the hotel cap in New York is EUR 170" is not supported
+  by the caps for Germany.
+- **Bound values**: a subject word the sentence holding the number lacks is not taken from
+  a neighbouring sentence that states another number ("in London ... EUR 170" from "EUR
+  170 in Germany. In Munich, Zurich, London and Paris, the cap is EUR 220.").
 - **Complete**: a sentence that stops where its value belongs ("The address to write to is
   [1].", "It will be published on.") states nothing, and nothing supports it.
 
@@ -402,6 +408,26 @@ def subject_terms(text: str) -> frozenset[str]:
     )
 
 
+# A capitalised word inside a sentence (not its first word): a place, a person, a product,
+# a team. "New York", "Vienna", "Hamburg" in an answer are claims about them.
+_NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])(\s+)([A-Z][a-z]+(?:-[A-Z]?[a-z]+)*)\b")
+
+
+def name_terms(text: str) -> frozenset[str]:
+    """The stemmed capitalised words of a claim that are not its first word, not generic
+    and not a number or month ("the cap in New York is" -> {"new", "york"})."""
+    text = _CITE.sub(" ", text)
+    words = " ".join(m.group(2) for m in _NAME.finditer(text))
+    generic = _generic() | _number_stems() | _month_stems()
+    return frozenset(t for t in tokenize(words) if t not in generic and not t[0].isdigit())
+
+
+@lru_cache(maxsize=1)
+def _month_stems() -> frozenset[str]:
+    days = "monday tuesday wednesday thursday friday saturday sunday"
+    return frozenset(tokenize(" ".join(_MONTHS))) - frozenset(tokenize(days))
+
+
 @lru_cache(maxsize=1)
 def _number_stems() -> frozenset[str]:
     return frozenset(tokenize(" ".join([*_WORD_NUMBERS, *_ORDINAL_WORDS])))
@@ -409,10 +435,12 @@ def _number_stems() -> frozenset[str]:
 
 def _covered(terms: frozenset[str], window: set[str]) -> int:
     """How many of ``terms`` the window has: the same stem, or one stem a prefix of the
-    other when both have four letters or more ("timer"/"time", "insur"/"insurer")."""
+    other when both have four letters or more ("timer"/"time", "insur"/"insurer"), or a
+    compound ending in a window word of four letters or more ("telework"/"work")."""
     long = [w for w in window if len(w) >= 4]
     return sum(
-        t in window or (len(t) >= 4 and any(w.startswith(t) or t.startswith(w) for w in long))
+        t in window
+        or (len(t) >= 4 and any(w.startswith(t) or t.startswith(w) or t.endswith(w) for w in long))
         for t in terms
     )
 
@@ -591,6 +619,7 @@ class _ResSentence:
     subject: frozenset[str]
     tokens: frozenset[str]
     heading: bool  # "Meal allowance and mileage": names topics, supports no claim's subject
+    source_words: frozenset[str] = frozenset()  # the resource's file name, for ``_unnamed``
 
 
 @dataclass(frozen=True)
@@ -700,6 +729,7 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
     out: list[list[_ResSentence]] = []
     for n, res in enumerate(resources, start=1):
         sents = []
+        source_words = frozenset(tokenize(re.sub(r"[\W_]+", " ", res.source)))
         for i, span in enumerate(split_sentences(res.text)):
             text = res.text[span.start : span.end]
             sents.append(
@@ -711,6 +741,7 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
                     subject_terms(text),
                     frozenset(tokenize(text)),
                     _is_heading(text),
+                    source_words,
                 )
             )
         out.append(sents)
@@ -725,6 +756,7 @@ class _Claim:
     numbers: frozenset[tuple[str, ...]]
     subject: frozenset[str]
     tokens: frozenset[str]
+    names: frozenset[str] = frozenset()  # capitalised words the passage must name too
 
     @property
     def is_claim(self) -> bool:
@@ -768,7 +800,15 @@ def _claims(answer: str, n_resources: int) -> list[_Claim]:
         )
         text = _strip_markers(raw)
         claims.append(
-            _Claim(span, text, cited, numbers(text), subject_terms(text), frozenset(tokenize(text)))
+            _Claim(
+                span,
+                text,
+                cited,
+                numbers(text),
+                subject_terms(text),
+                frozenset(tokenize(text)),
+                name_terms(text),
+            )
         )
     return claims
 
@@ -783,10 +823,50 @@ def _check_window(
     missing = sorted(describe(x) for x in claim.numbers - have)
     if missing:
         return "numbers not in the passage: " + ", ".join(missing)
+    unnamed = _unnamed(claim, sents)
+    if unnamed:
+        return "names what the passage does not: " + ", ".join(unnamed)
     if claim.subject:
         coverage = _covered(claim.subject, subject) / len(claim.subject)
         if not (coverage > SUBJECT_SHARE or (coverage > 0 and score >= PARAPHRASE_SCORE)):
             return "the passage is about something else"
+    return _borrowed(claim, sents, first, last)
+
+
+def _unnamed(claim: _Claim, sents: list[_ResSentence]) -> list[str]:
+    """The claim's capitalised words that the passage (any of its sentences, headings too,
+    or its file's name) does not have: a hotel cap "in New York" is not supported by caps
+    for Germany."""
+    if not claim.names:
+        return []
+    words = set().union(*(x.subject | x.tokens | x.source_words for x in sents))
+    return sorted(t for t in claim.names if not _covered(frozenset({t}), words))
+
+
+def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
+    """The claim put one sentence's value on another sentence's subject: a subject word
+    that the sentences holding the claim's numbers lack is found only in a sentence next to
+    them that states other numbers ("the cap in London is EUR 170" from "The cap is EUR 170 in
+    Germany. In Munich, Zurich, London and Paris the cap is EUR 220."). A word the passage
+    also uses elsewhere (a heading, a sentence without numbers) names its topic, not one
+    value's subject: "hotel" under the heading "Hotels" goes with both caps."""
+    if not claim.numbers:
+        return None
+    holding = [x for x in sents[first : last + 1] if x.numbers & claim.numbers]
+    here = set().union(*(x.subject | x.tokens for x in holding)) if holding else set()
+    near = {x.index + d for x in holding for d in (-1, 1)}
+    for t in sorted(claim.subject):
+        word = frozenset({t})
+        if _covered(word, here):
+            continue
+        found = [x for x in sents if _covered(word, set(x.subject | x.tokens))]
+        if found and all(
+            x.index in near and not x.heading and x.numbers and not x.numbers & claim.numbers
+            for x in found
+        ):
+            values = ", ".join(sorted({describe(v) for x in found for v in x.numbers}))
+            claimed = ", ".join(sorted(describe(v) for v in claim.numbers))
+            return f"the passage gives {values} for {t!r}, not {claimed}"
     return None
 
 
@@ -795,7 +875,7 @@ def _exact(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> b
     if not claim.numbers:
         return False
     have, words = _window_facts(sents, first, last)
-    return claim.numbers <= have and claim.subject <= words
+    return claim.numbers <= have and _covered(claim.subject, words) == len(claim.subject)
 
 
 def _window_facts(

@@ -21,6 +21,7 @@ from app.eval import (
     summarize_answers,
     summarize_retrieval,
 )
+from app.eval.report import retrieval_table
 from app.qa import QAService
 from app.settings import REPO_ROOT
 from retrieval.types import Hit
@@ -171,6 +172,17 @@ def test_retrieval_metrics_on_the_tiny_file(sample_index):
     assert [r.floor_refused for r in results] == [False] * 4 + [True, False]
     assert summary["floor_refused_answerable"] == 0.0
     assert summary["floor_refused_unanswerable"] == 0.5
+
+
+def test_report_on_a_file_with_only_answerable_questions(sample_index):
+    # a subset such as the 16 conflict questions has no unanswerable question to separate:
+    # no best floor is reported, and the table says n/a instead of failing after the answers
+    items = [i for i in load_qa(TINY) if i.answerable]
+    summary = summarize_retrieval(items, evaluate_retrieval(sample_index, items, "hybrid"))
+    assert "best_floor" not in summary
+    rows = {r[0]: r[1:] for r in retrieval_table({"hybrid": summary})}
+    assert rows["best-separating floor (cosine)"] == ["n/a"]
+    assert rows["hit@1"] == ["0.750"]
 
 
 def test_answer_metrics_on_the_tiny_file(sample_index):

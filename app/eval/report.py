@@ -78,7 +78,7 @@ def _fmt(value: float | None, key: str = "") -> str:
 def retrieval_table(by_mode: dict[str, dict]) -> list[list[str]]:
     header = ["metric", *by_mode]
     rows = [
-        [label, *(_fmt(s[key], key) for s in by_mode.values())] for label, key in RETRIEVAL_ROWS
+        [label, *(_fmt(s.get(key), key) for s in by_mode.values())] for label, key in RETRIEVAL_ROWS
     ]
     return [header, *rows]
 
