@@ -14,8 +14,8 @@ counts only if it also passes two rules code can check exactly:
   number in a passage about something else (a 20% coinsurance offered as a mileage rate)
   does not support the claim.
 - **Names**: a capitalised word inside the answer sentence (a city, a person, a team) is
-  in the passage or its file name: "the hotel cap in New York is EUR 170" is not supported
-  by the caps for Germany.
+  in one of the resources or their file names: "the hotel cap in New York is EUR 170" is
+  not supported by caps for Germany, London and Paris.
 - **Bound values**: a subject word the sentence holding the number lacks is not taken from
   a neighbouring sentence that states another number ("in London ... EUR 170" from "EUR
   170 in Germany. In Munich, Zurich, London and Paris, the cap is EUR 220.").
@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal, Protocol
@@ -408,14 +408,15 @@ def subject_terms(text: str) -> frozenset[str]:
     )
 
 
-# A capitalised word inside a sentence (not its first word): a place, a person, a product,
-# a team. "New York", "Vienna", "Hamburg" in an answer are claims about them.
-_NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])(\s+)([A-Z][a-z]+(?:-[A-Z]?[a-z]+)*)\b")
+# A capitalised word of four letters or more inside a sentence (not its first word): a
+# place, a person, a product, a team. "York", "Vienna", "Hamburg" in an answer are claims
+# about them ("Ops", "Sub-Com": too short to tell from an abbreviation).
+_NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])(\s+)([A-Z][a-z]{3,}(?:-[A-Z][a-z]{3,})*)\b")
 
 
 def name_terms(text: str) -> frozenset[str]:
     """The stemmed capitalised words of a claim that are not its first word, not generic
-    and not a number or month ("the cap in New York is" -> {"new", "york"})."""
+    and not a number or month ("the cap in New York is" -> {"york"})."""
     text = _CITE.sub(" ", text)
     words = " ".join(m.group(2) for m in _NAME.finditer(text))
     generic = _generic() | _number_stems() | _month_stems()
@@ -756,7 +757,7 @@ class _Claim:
     numbers: frozenset[tuple[str, ...]]
     subject: frozenset[str]
     tokens: frozenset[str]
-    names: frozenset[str] = frozenset()  # capitalised words the passage must name too
+    names: frozenset[str] = frozenset()  # capitalised words (in attribute: none names them)
 
     @property
     def is_claim(self) -> bool:
@@ -823,9 +824,8 @@ def _check_window(
     missing = sorted(describe(x) for x in claim.numbers - have)
     if missing:
         return "numbers not in the passage: " + ", ".join(missing)
-    unnamed = _unnamed(claim, sents)
-    if unnamed:
-        return "names what the passage does not: " + ", ".join(unnamed)
+    if claim.names:  # what no resource names (``_unnamed``): nothing supports the claim
+        return "names what no resource does: " + ", ".join(sorted(claim.names))
     if claim.subject:
         coverage = _covered(claim.subject, subject) / len(claim.subject)
         if not (coverage > SUBJECT_SHARE or (coverage > 0 and score >= PARAPHRASE_SCORE)):
@@ -833,14 +833,19 @@ def _check_window(
     return _borrowed(claim, sents, first, last)
 
 
-def _unnamed(claim: _Claim, sents: list[_ResSentence]) -> list[str]:
-    """The claim's capitalised words that the passage (any of its sentences, headings too,
-    or its file's name) does not have: a hotel cap "in New York" is not supported by caps
-    for Germany."""
+def _unnamed(claim: _Claim, per_resource: list[list[_ResSentence]]) -> _Claim:
+    """The claim with only the capitalised words that none of the resources names (in a
+    sentence, a heading or the file's name): the hotel cap "in New York" when the resources
+    give caps for Germany, London and Paris. A name one resource has is left to the other
+    rules ("in London ... EUR 170" is ``_borrowed``); one that none has leaves the claim
+    unsupported, whatever else it shares with them."""
     if not claim.names:
-        return []
-    words = set().union(*(x.subject | x.tokens | x.source_words for x in sents))
-    return sorted(t for t in claim.names if not _covered(frozenset({t}), words))
+        return claim
+    words = {w for sents in per_resource for x in sents for w in x.subject | x.tokens}
+    words |= {w for sents in per_resource for w in (sents[0].source_words if sents else ())}
+    return replace(
+        claim, names=frozenset(t for t in claim.names if not _covered(frozenset({t}), words))
+    )
 
 
 def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
@@ -956,8 +961,8 @@ def attribute(
     called once, for the answer's sentences, the resources' sentences and, when given, the
     ``question`` (used only to rank ``closest``).
     """
-    claims = _claims(answer, len(resources))
     per_resource = _resource_sentences(resources)
+    claims = [_unnamed(c, per_resource) for c in _claims(answer, len(resources))]
     flat = [s for sents in per_resource for s in sents]
     offsets, total = [], 0
     for sents in per_resource:

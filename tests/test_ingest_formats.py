@@ -1,5 +1,6 @@
 """DOCX and HTML are read as text (markup gone, <title> first), stored under the right
-source, and searchable; the admin page's hooks (added_by, source_names) are kept."""
+source, and searchable; the admin page's hooks (added_by, source_names) are kept; a PDF's
+ligature glyphs are stored as the letters they stand for."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest import ingest_paths, list_documents, rebuild, remove_sources, resolve_sources
-from ingest.loaders import html_to_text, load_docx, load_html
+from ingest.loaders import html_to_text, load_docx, load_html, load_pdf
 
 HTML = """<!DOCTYPE html>
 <html><head><meta charset="windows-1252"><title>Travel policy 2026</title>
@@ -118,3 +119,48 @@ def test_upload_keeps_the_users_name_and_round_trips(empty_index, tmp_path, docs
     assert after == before
     hits = empty_index.retriever(floor=-1).search("ergonomic chair replacement", 1)
     assert hits[0].source == "equipment.docx"
+
+
+def ligature_pdf() -> bytes:
+    """One page whose font maps code 1 to the "fl" ligature (U+FB02) in its ToUnicode map,
+    as typeset PDFs do: pypdf extracts "con\ufb02ict"."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Lig def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfchar <01> <FB02> "
+        b"endbfchar 1 beginbfrange <20> <7E> <0020> endbfrange endcmap CMapName currentdict "
+        b"/CMap defineresource pop end end"
+    )
+    content = b"BT /F1 12 Tf 72 720 Td (A con\x01ict of interest must be declared.) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
+
+
+def test_pdf_ligatures_are_spelled_out_and_found(empty_index, tmp_path):
+    from pypdf import PdfReader
+
+    path = tmp_path / "ethics.pdf"
+    path.write_bytes(ligature_pdf())
+    assert "con\ufb02ict" in PdfReader(path).pages[0].extract_text()  # what pypdf gives
+    assert load_pdf(path)[0].text == "A conflict of interest must be declared."
+    assert ingest_paths(empty_index, [path]).ok
+    (hit,) = empty_index.retriever(floor=-1, mode="bm25").search("conflict", 1)
+    assert hit.source == "ethics.pdf" and "conflict" in hit.text
