@@ -4,7 +4,7 @@ A small model cannot be trusted with its own citations, so after it finishes the
 decides. The answer is split into sentences; each is matched against every sentence of the
 resources the model was given, by the score RAGFlow's ``insert_citations`` uses
 (``0.9 * cosine of MiniLM embeddings + 0.1 * token overlap``, rag/nlp/search.py), and a match
-counts only if it also passes two rules code can check exactly:
+counts only if it also passes rules code can check exactly:
 
 - **Numbers**: every amount, percentage, date, time and count in the answer sentence appears
   in the supporting sentence or its neighbour in the same chunk ("120 days" is not
@@ -411,22 +411,21 @@ def subject_terms(text: str) -> frozenset[str]:
 # A capitalised word of four letters or more inside a sentence (not its first word): a
 # place, a person, a product, a team. "York", "Vienna", "Hamburg" in an answer are claims
 # about them ("Ops", "Sub-Com": too short to tell from an abbreviation).
-_NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])(\s+)([A-Z][a-z]{3,}(?:-[A-Z][a-z]{3,})*)\b")
+_NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])\s+([A-Z][a-z]{3,}(?:-[A-Z][a-z]{3,})*)\b")
 
 
 def name_terms(text: str) -> frozenset[str]:
     """The stemmed capitalised words of a claim that are not its first word, not generic
     and not a number or month ("the cap in New York is" -> {"york"})."""
     text = _CITE.sub(" ", text)
-    words = " ".join(m.group(2) for m in _NAME.finditer(text))
+    words = " ".join(m.group(1) for m in _NAME.finditer(text))
     generic = _generic() | _number_stems() | _month_stems()
     return frozenset(t for t in tokenize(words) if t not in generic and not t[0].isdigit())
 
 
 @lru_cache(maxsize=1)
-def _month_stems() -> frozenset[str]:
-    days = "monday tuesday wednesday thursday friday saturday sunday"
-    return frozenset(tokenize(" ".join(_MONTHS))) - frozenset(tokenize(days))
+def _month_stems() -> frozenset[str]:  # dates: the number rule checks them
+    return frozenset(tokenize(" ".join(_MONTHS)))
 
 
 @lru_cache(maxsize=1)
@@ -833,19 +832,22 @@ def _check_window(
     return _borrowed(claim, sents, first, last)
 
 
-def _unnamed(claim: _Claim, per_resource: list[list[_ResSentence]]) -> _Claim:
-    """The claim with only the capitalised words that none of the resources names (in a
-    sentence, a heading or the file's name): the hotel cap "in New York" when the resources
-    give caps for Germany, London and Paris. A name one resource has is left to the other
-    rules ("in London ... EUR 170" is ``_borrowed``); one that none has leaves the claim
-    unsupported, whatever else it shares with them."""
+def _unnamed(claim: _Claim, known: set[str]) -> _Claim:
+    """The claim with only the capitalised words that none of the resources names
+    (``known``: their sentences' words, headings' too, and their file names): the hotel cap
+    "in New York" when the resources give caps for Germany, London and Paris. A name one
+    resource has is left to the other rules ("in London ... EUR 170" is ``_borrowed``); one
+    that none has leaves the claim unsupported, whatever else it shares with them."""
     if not claim.names:
         return claim
-    words = {w for sents in per_resource for x in sents for w in x.subject | x.tokens}
-    words |= {w for sents in per_resource for w in (sents[0].source_words if sents else ())}
     return replace(
-        claim, names=frozenset(t for t in claim.names if not _covered(frozenset({t}), words))
+        claim, names=frozenset(t for t in claim.names if not _covered(frozenset({t}), known))
     )
+
+
+def _known_words(per_resource: list[list[_ResSentence]]) -> set[str]:
+    words = {w for sents in per_resource for x in sents for w in x.subject | x.tokens}
+    return words | {w for sents in per_resource if sents for w in sents[0].source_words}
 
 
 def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
@@ -962,7 +964,8 @@ def attribute(
     ``question`` (used only to rank ``closest``).
     """
     per_resource = _resource_sentences(resources)
-    claims = [_unnamed(c, per_resource) for c in _claims(answer, len(resources))]
+    known = _known_words(per_resource)
+    claims = [_unnamed(c, known) for c in _claims(answer, len(resources))]
     flat = [s for sents in per_resource for s in sents]
     offsets, total = [], 0
     for sents in per_resource:
