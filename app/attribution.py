@@ -620,6 +620,9 @@ class _ResSentence:
     tokens: frozenset[str]
     heading: bool  # "Meal allowance and mileage": names topics, supports no claim's subject
     source_words: frozenset[str] = frozenset()  # the resource's file name, for ``_unnamed``
+    # a bare number the sentence starts with: a table row's or a list item's ("21 All records
+    # relating to ..."), not a value of what the sentence says
+    enumerator: frozenset[tuple[str, ...]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -725,6 +728,14 @@ def _is_heading(text: str) -> bool:
     return len(text) < _SHORT_LINE and not re.search(r"[.!?;)\"'\u201d]\s*$", text)
 
 
+_ENUMERATOR = re.compile(r"\(?(\d{1,3})[.)]?\s+(?=[A-Z])")
+
+
+def _enumerator(text: str) -> frozenset[tuple[str, ...]]:
+    m = _ENUMERATOR.match(text)
+    return numbers(m.group(1), claim=False) if m else frozenset()
+
+
 def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence]]:
     out: list[list[_ResSentence]] = []
     for n, res in enumerate(resources, start=1):
@@ -742,6 +753,7 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
                     frozenset(tokenize(text)),
                     _is_heading(text),
                     source_words,
+                    _enumerator(text),
                 )
             )
         out.append(sents)
@@ -856,7 +868,9 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
     them that states other numbers ("the cap in London is EUR 170" from "The cap is EUR 170 in
     Germany. In Munich, Zurich, London and Paris the cap is EUR 220."). A word the passage
     also uses elsewhere (a heading, a sentence without numbers) names its topic, not one
-    value's subject: "hotel" under the heading "Hotels" goes with both caps."""
+    value's subject: "hotel" under the heading "Hotels" goes with both caps. A table row's
+    number ("21 All records relating to ...") is not a value: the row's description goes
+    with the period in the next line ("Not less than 10 Years")."""
     if not claim.numbers:
         return None
     holding = [x for x in sents[first : last + 1] if x.numbers & claim.numbers]
@@ -868,10 +882,14 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
             continue
         found = [x for x in sents if _covered(word, set(x.subject | x.tokens))]
         if found and all(
-            x.index in near and not x.heading and x.numbers and not x.numbers & claim.numbers
+            x.index in near
+            and not x.heading
+            and x.numbers - x.enumerator
+            and not x.numbers & claim.numbers
             for x in found
         ):
-            values = ", ".join(sorted({describe(v) for x in found for v in x.numbers}))
+            own = {v for x in found for v in x.numbers - x.enumerator}
+            values = ", ".join(sorted(describe(v) for v in own))
             claimed = ", ".join(sorted(describe(v) for v in claim.numbers))
             return f"the passage gives {values} for {t!r}, not {claimed}"
     return None

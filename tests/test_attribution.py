@@ -227,6 +227,24 @@ def test_a_value_is_not_moved_to_the_neighbouring_sentence_subject(embedder, cla
     assert (s.n == 1) is supported, (s.reason, s.score, s.quote)
 
 
+def test_a_table_rows_number_is_not_a_value(embedder):
+    # a retention table flattened by PDF extraction (the public policies set): each row's
+    # number starts its description, and the period follows on the next line
+    table = Res(
+        "21 All records relating to cash transactions where forged or counterfeit Currency "
+        "Note or Bank Notes have been used as genuine.\nNot less than 10 Years 22 All "
+        "Records related to suspicious transactions, whether or not made in cash.",
+        "Policy_Document.pdf",
+        20,
+    )
+    claim = (
+        "A record of a transaction involving a forged or counterfeit currency note is "
+        "preserved for 10 years."
+    )
+    (s,) = attribute(claim, [table], embedder).sentences
+    assert s.n == 1 and "10 Years" in s.quote, (s.reason, s.score)
+
+
 @pytest.mark.parametrize(
     ("claim", "named"),
     [
