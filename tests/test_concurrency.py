@@ -64,6 +64,7 @@ class Searchers:
         self.bad: list[str] = []
         self.phase = "start"
         self.during: Counter[str] = Counter()  # searches that overlapped each phase
+        self.started: Counter[str] = Counter()  # searches begun in each phase
         self.threads = [
             threading.Thread(target=self._run, args=(r, i), daemon=True)
             for i, r in enumerate(retrievers)
@@ -84,6 +85,7 @@ class Searchers:
             question = QUESTIONS[i % len(QUESTIONS)]
             i += 1
             phase = self.phase
+            self.started[phase] += 1
             try:
                 hits = retriever.search(question, 8)
             except Exception:
@@ -91,6 +93,15 @@ class Searchers:
                 continue
             self._check(retriever.mode, question, hits)
             self.during.update({phase, self.phase})  # the phases this search overlapped
+
+    def enter(self, phase: str) -> None:
+        """Start ``phase`` once a search has begun in it, so the write that follows runs
+        while searches are in flight (a delete is over in milliseconds: without this wait no
+        search may have started or finished within it)."""
+        self.phase = phase
+        deadline = time.monotonic() + 30
+        while self.started[phase] == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def __enter__(self) -> Searchers:
         for t in self.threads:
@@ -137,24 +148,24 @@ def test_searches_are_never_torn_while_admins_and_the_cli_write(tmp_path, embedd
         assert report.ok, report.results
 
     with Searchers(retrievers, written) as s:
-        s.phase = "upload"
+        s.enter("upload")
         upload("laptop.txt", 1)
         upload("leave.txt", 2)  # a new version replaces the old one
         upload("travel.txt", 1)
-        s.phase = "delete"
+        s.enter("delete")
         assert uploads.remove_documents(index, settings, ["parking.txt"]) == ["parking.txt"]
-        s.phase = "re-index"
+        s.enter("re-index")
         for _ in range(2):
             assert uploads.rebuild(index) == index.store.count()
-        s.phase = "cli"
+        s.enter("cli")
         put(docs, "parking.txt", 2)
         put(docs, "leave.txt", 3)
         cli = run_module("ingest", str(docs), "--quiet", data_dir=settings.data_dir, timeout=600)
         assert cli.returncode == 0, cli.stderr
-        s.phase = "cli re-index"
+        s.enter("cli re-index")
         cli = run_module("ingest", "--rebuild", data_dir=settings.data_dir, timeout=600)
         assert cli.returncode == 0, cli.stderr
-        s.phase = "after"
+        s.enter("after")
         time.sleep(1.0)
 
     assert s.errors == [], s.errors[:3]
