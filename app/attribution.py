@@ -1071,14 +1071,22 @@ def _closest(
     limit: int = CLOSEST_PASSAGES,
 ) -> tuple[Passage, ...]:
     """The resource sentences closest to the question (when given) or to the answer, at
-    most one per resource."""
+    most one per resource, and the same sentence of the same page once (overlapping chunks
+    of a page share sentences)."""
     rows = [len(claims)] if with_question else range(len(claims))
     best: dict[int, tuple[float, _ResSentence]] = {}
     for j, s in enumerate(flat):
         score = max((cos[i][j] for i in rows), default=0.0)
         if s.n not in best or score > best[s.n][0]:
             best[s.n] = (score, s)
-    ranked = sorted(best.values(), key=lambda x: -x[0])[:limit]
+    ranked, seen = [], set()
+    for score, s in sorted(best.values(), key=lambda x: -x[0]):
+        res = resources[s.n - 1]
+        key = (res.source, res.page, " ".join(res.text[s.span.start : s.span.end].split()))
+        if key not in seen:
+            seen.add(key)
+            ranked.append((score, s))
+    ranked = ranked[:limit]
     return tuple(
         Passage(
             s.n,

@@ -292,6 +292,19 @@ def test_stray_marker_line_and_hedged_refusal(embedder):
     )
 
 
+def test_closest_passages_show_a_shared_sentence_once(embedder):
+    # two overlapping chunks of the same page hold the same sentence: shown once
+    first = Res(HOTELS.text, "employee_handbook.pdf", 8)
+    second = Res(HOTELS.text.split("\n\n", 1)[1], "employee_handbook.pdf", 8)
+    answer = "The hotel cap for a trip to New York is EUR 170 per night."
+    result = check_answer(
+        answer, "Hotel cap in New York?", [first, second], embedder, min_similarity=0.5
+    )
+    assert isinstance(result, Refusal) and result.reason == "not_found"
+    quotes = [(p.source, p.page, p.quote) for p in result.passages]
+    assert len(quotes) == len(set(quotes)) == 1, quotes
+
+
 def test_refusal_carries_no_citations(embedder):
     resources = [BENEFITS, LEAVE]
     answer = "The notice period is 180 days [1]. The referral bonus is about $50 [1]."
