@@ -258,7 +258,7 @@ def test_a_table_rows_number_is_not_a_value(embedder):
         ("The hotel cap for a trip to Vienna is EUR 170 per night in Austria.", "vienna"),
     ],
 )
-def test_a_name_the_passage_does_not_mention_is_unsupported(embedder, claim, named):
+def test_a_name_no_resource_mentions_is_unsupported(embedder, claim, named):
     (s,) = attribute(claim, [HOTELS], embedder).sentences
     assert s.n is None, (s.score, s.quote)
     # the same claim without the name is supported
