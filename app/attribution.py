@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -433,7 +433,7 @@ def _number_stems() -> frozenset[str]:
     return frozenset(tokenize(" ".join([*_WORD_NUMBERS, *_ORDINAL_WORDS])))
 
 
-def _covered(terms: frozenset[str], window: set[str]) -> int:
+def _covered(terms: Set[str], window: Set[str]) -> int:
     """How many of ``terms`` the window has: the same stem, or one stem a prefix of the
     other when both have four letters or more ("timer"/"time", "insur"/"insurer"), or a
     compound ending in a window word of four letters or more ("telework"/"work")."""
@@ -619,7 +619,6 @@ class _ResSentence:
     subject: frozenset[str]
     tokens: frozenset[str]
     heading: bool  # "Meal allowance and mileage": names topics, supports no claim's subject
-    source_words: frozenset[str] = frozenset()  # the resource's file name, for ``_unnamed``
     # a bare number the sentence starts with: a table row's or a list item's ("21 All records
     # relating to ..."), not a value of what the sentence says
     enumerator: frozenset[tuple[str, ...]] = frozenset()
@@ -740,7 +739,6 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
     out: list[list[_ResSentence]] = []
     for n, res in enumerate(resources, start=1):
         sents = []
-        source_words = frozenset(tokenize(re.sub(r"[\W_]+", " ", res.source)))
         for i, span in enumerate(split_sentences(res.text)):
             text = res.text[span.start : span.end]
             sents.append(
@@ -752,7 +750,6 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
                     subject_terms(text),
                     frozenset(tokenize(text)),
                     _is_heading(text),
-                    source_words,
                     _enumerator(text),
                 )
             )
@@ -857,9 +854,9 @@ def _unnamed(claim: _Claim, known: set[str]) -> _Claim:
     )
 
 
-def _known_words(per_resource: list[list[_ResSentence]]) -> set[str]:
+def _known_words(resources: Sequence[Resource], per_resource: list[list[_ResSentence]]) -> set[str]:
     words = {w for sents in per_resource for x in sents for w in x.subject | x.tokens}
-    return words | {w for sents in per_resource if sents for w in sents[0].source_words}
+    return words.union(*(tokenize(re.sub(r"[\W_]+", " ", r.source)) for r in resources))
 
 
 def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
@@ -874,13 +871,13 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
     if not claim.numbers:
         return None
     holding = [x for x in sents[first : last + 1] if x.numbers & claim.numbers]
-    here = set().union(*(x.subject | x.tokens for x in holding)) if holding else set()
+    here = set().union(*(x.subject | x.tokens for x in holding))
     near = {x.index + d for x in holding for d in (-1, 1)}
     for t in sorted(claim.subject):
         word = frozenset({t})
         if _covered(word, here):
             continue
-        found = [x for x in sents if _covered(word, set(x.subject | x.tokens))]
+        found = [x for x in sents if _covered(word, x.subject | x.tokens)]
         if found and all(
             x.index in near
             and not x.heading
@@ -982,7 +979,7 @@ def attribute(
     ``question`` (used only to rank ``closest``).
     """
     per_resource = _resource_sentences(resources)
-    known = _known_words(per_resource)
+    known = _known_words(resources, per_resource)
     claims = [_unnamed(c, known) for c in _claims(answer, len(resources))]
     flat = [s for sents in per_resource for s in sents]
     offsets, total = [], 0
