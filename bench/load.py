@@ -185,6 +185,28 @@ def _tags_wrong(reply_text: str) -> list[str]:
     return wrong
 
 
+# one look at the page per poll, in the page itself: with 16 employees polling ten times a
+# second, a Playwright round trip per element (seven of them) cost the model's cores more
+# than the app did
+LOOK = """([before, status]) => {
+  const messages = document.querySelectorAll('[data-testid="stChatMessage"]');
+  if (messages.length < before + 2) return null;
+  const reply = messages[before + 1];
+  const body = [...reply.querySelectorAll('[class*="st-key-answer_"]')];
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {
+    text: reply.innerText.trim(),
+    status: reply.querySelector(status) !== null,
+    shown: body.map((e) => e.innerText).join(" ").trim(),
+    error: reply.querySelector(
+      '[data-testid="stException"], [data-testid="stAlertContentError"]') !== null,
+    state: app ? app.getAttribute("data-test-script-state") : null,
+  };
+}"""
+POLL_S = 0.1  # between looks, until the answer is done
+QUEUED_POLL_S = 1.0  # while the queue's notice shows: its number changes every few seconds
+
+
 async def _ask(page, question: str) -> Asked:
     asked = Asked(question)
     before = await page.get_by_test_id("stChatMessage").count()
@@ -194,35 +216,29 @@ async def _ask(page, question: str) -> Asked:
     await box.press("Enter")
     deadline = started + ANSWER_TIMEOUT_S
     while time.monotonic() < deadline:
-        messages = page.get_by_test_id("stChatMessage")
-        if await messages.count() >= before + 2:
-            reply = messages.nth(before + 1)
-            text = " ".join(await reply.all_inner_texts()).strip()
+        look = await page.evaluate(LOOK, [before, STATUS])
+        pause = POLL_S
+        if look is not None:
             now = time.monotonic() - started
-            if asked.status_s is None and await reply.locator(STATUS).count():
+            if asked.status_s is None and look["status"]:
                 asked.status_s = now  # something for the person to read, not just the bubble
             # the answer's own box (app.ui.chat keys it answer_<i>), not the status above it
-            body = reply.locator('[class*="st-key-answer_"]')
-            shown = " ".join(await body.all_inner_texts()).strip()
+            shown = look["shown"]
             if "ahead of yours" in shown:  # the queue's notice, in the answer's box until its turn
-                shown = ""
+                shown, pause = "", QUEUED_POLL_S
             if shown and asked.first_token_s is None:
                 asked.first_token_s = now
-            if (
-                await reply.get_by_test_id("stException").count()
-                or await reply.get_by_test_id("stAlertContentError").count()
-            ):
-                asked.error = text[:200]
+            if look["error"]:
+                asked.error = look["text"][:200]
                 asked.total_s = now
                 return asked
             # the run that answers has ended (Streamlit's own mark on the page; the
             # "Running" widget is hidden by toolbarMode viewer)
-            state = await page.get_by_test_id("stApp").get_attribute("data-test-script-state")
-            if state == "notRunning" and shown and "▌" not in shown:
+            if look["state"] == "notRunning" and shown and "▌" not in shown:
                 asked.total_s = now
-                asked.wrong_sources = _tags_wrong(text)
+                asked.wrong_sources = _tags_wrong(look["text"])
                 return asked
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(pause)
     asked.error = f"no answer within {ANSWER_TIMEOUT_S} s"
     return asked
 

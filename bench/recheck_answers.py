@@ -10,8 +10,10 @@ result is graded by ``app.eval.runner.grade_answer``. Change the check, re-run, 
 
 The CSV holds the checked answer, not the model's raw text: a ``[n]`` the check added or
 moved is taken out again (the model wrote none there, or another one, unrecorded); a ``[n]``
-the check kept stays. A refusal is replayed as the model's "I don't know." (the raw text
-of an answer the check turned into a refusal is not recorded; it stays a refusal).
+the check kept stays. A refusal is replayed as the model's "I don't know.", or, when the
+check turned the model's answer into a refusal, as the sentences it withheld (column
+``withheld``, written by ``app.eval`` since stop 19; older CSVs lack it, and such a refusal
+stays a refusal).
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ def raw_answer(row: dict[str, str]) -> str:
     """The recorded answer as the model wrote it, as near as the CSV tells: the markers
     the check kept, none of those it added or moved."""
     if row["refused"] == "True":
-        return I_DONT_KNOW
+        # the model's sentences, when the check turned them into a refusal (CSVs written
+        # since the "withheld" column came); else the model's own "I don't know."
+        return row.get("withheld") or I_DONT_KNOW
     kept = {int(m) for m in re.findall(r"\[(\d+)\][^;]*\(kept\)", row["citations"])}
 
     def marker(m: re.Match[str]) -> str:

@@ -232,6 +232,19 @@ def test_uncited_answer_is_cited_by_the_check_not_by_the_model(sample_index):
     assert result.citations == ("[1] employee_handbook.pdf p.3 (added)",)
 
 
+def test_an_answer_the_check_refuses_keeps_what_the_model_wrote(sample_index):
+    """The CSV records the model's withheld sentences, so ``bench.recheck_answers`` can
+    replay them through a changed check."""
+    item = QAItem("b1", "How big is the referral bonus?", ("EUR 5000",), None, None)
+    qa = QAService(sample_index.retriever(), ScriptedLLM("The referral bonus is EUR 5000 [1]."))
+    [result] = evaluate_answers(qa, [item])
+    assert result.refused and not result.refused_before_check  # the check refused it
+    assert "EUR 5000" in " ".join(result.withheld)
+    refusing = QAService(sample_index.retriever(), ScriptedLLM("I don't know."))
+    [by_model] = evaluate_answers(refusing, [item])
+    assert by_model.refused and by_model.withheld == ()  # the model's own refusal
+
+
 def test_judge_and_prompt_variant(sample_index):
     items = load_qa(TINY)[:2]
     answers = ScriptedLLM("Full-time employees get 28 days [1].", "It is EUR 400 [1].")

@@ -141,7 +141,7 @@ def write_csv(
         header += ["answer", "refused", "correct", "conflict_correct", "f1", "token_presence"]
         header += ["judge"]
         header += ["citation_hit", "model_citation_hit", "cited_by_model", "citations"]
-        header += ["retrieval_s", "first_token_s", "total_s"]
+        header += ["retrieval_s", "first_token_s", "total_s", "withheld"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
@@ -176,6 +176,7 @@ def write_csv(
                     f"{a.timings.get(k, math.nan):.3f}"
                     for k in ("retrieval", "first_token", "total")
                 ]
+                row.append(" ".join(a.withheld))  # the model's text the check refused
             writer.writerow(row)
 
 

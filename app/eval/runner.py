@@ -198,6 +198,9 @@ class AnswerResult:
     # (what the old "sources: all resources given" listing showed)
     refused_before_check: bool = False
     given_precision: float | None = None
+    # what the model wrote when the answer check turned it into a refusal (its sentences,
+    # markers stripped): ``bench.recheck_answers`` replays them
+    withheld: tuple[str, ...] = ()
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -252,6 +255,7 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
         )
     return AnswerResult(
         refused_before_check=answer.refused and answer.reason in ("no_hits", "dont_know"),
+        withheld=tuple(answer.unsupported) if answer.reason == "not_found" else (),
         given_precision=given_precision,
         conflict_correct=conflict_correct,
         text=answer.text,
