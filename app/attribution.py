@@ -384,7 +384,7 @@ percent percentage cent eur euro euros usd dollar dollars amount number total
 around about approximately roughly nearly almost up least most maximum minimum max min
 only just exactly over under less more than within after before until from per each every
 advance prior ahead beforehand latest earliest
-according accordingly based resource resources provided document documents text passage
+according accordingly based resource resources provided information document documents text passage
 passages handbook memo policy state states stated mention mentions mentioned say says said
 get gets got getting receive receives received give gives given have has had is are be
 can may must need needs will would should shall also however yes no please note
@@ -414,11 +414,18 @@ def subject_terms(text: str) -> frozenset[str]:
 _NAME = re.compile(r"(?<=[^\s(\[\"'\u201c:;])\s+([A-Z][a-z]{3,}(?:-[A-Z][a-z]{3,})*)\b")
 
 
+_ACRONYM = re.compile(r"\b([A-Z]{3,})\b")
+_CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF"})
+
+
 def name_terms(text: str) -> frozenset[str]:
     """The stemmed capitalised words of a claim that are not its first word, not generic
-    and not a number or month ("the cap in New York is" -> {"york"})."""
+    and not a number or month ("the cap in New York is" -> {"york"}), and its acronyms
+    ("SAP")."""
     text = _CITE.sub(" ", text)
     words = " ".join(m.group(1) for m in _NAME.finditer(text))
+    # and acronyms of three letters or more, anywhere ("SAP allows ..."), but currencies
+    words += " " + " ".join(a for a in _ACRONYM.findall(text) if a not in _CURRENCIES)
     generic = _generic() | _number_stems() | _month_stems()
     return frozenset(t for t in tokenize(words) if t not in generic and not t[0].isdigit())
 
@@ -622,6 +629,12 @@ class _ResSentence:
     # a bare number the sentence starts with: a table row's or a list item's ("21 All records
     # relating to ..."), not a value of what the sentence says
     enumerator: frozenset[tuple[str, ...]] = frozenset()
+    # it opens with a pronoun ("It takes about 55 minutes"): its subject is the sentence before
+    continues: bool = False
+    # the words of its document's file name ("security_training"), which name the topic of
+    # every sentence in it, as a heading does (one set shared by the resource's sentences)
+    topic: frozenset[str] = frozenset()
+    units: frozenset[str] = frozenset()  # what its numbers count (``units``)
 
 
 @dataclass(frozen=True)
@@ -730,6 +743,32 @@ def _is_heading(text: str) -> bool:
 _ENUMERATOR = re.compile(r"\(?(\d{1,3})[.)]?\s+(?=[A-Z])")
 
 
+# what a number counts: money when a currency stands by it, else the word after it ("40
+# parking spaces" -> "park"); a value of one kind is not borrowed from a value of another
+_UNIT = re.compile(
+    r"(?P<cur>EUR|USD|GBP|CHF|[€$£])?\s?\d[\d.,:]*\s?(?:(?P<cur2>EUR|USD|GBP|CHF|[€$£%])|"
+    r"(?:[a-z]+\s)??(?P<word>[A-Za-z]{2,}))?"
+)
+
+
+def units(text: str) -> frozenset[str]:
+    """The kinds of the values ``text`` states: "money", "%" or the stem of the word after
+    the number ("40 parking spaces" -> "park", "55 minutes" -> "minut")."""
+    out = set()
+    for m in _UNIT.finditer(text):
+        if m["cur"] or (m["cur2"] and m["cur2"] != "%"):
+            out.add("money")
+        elif m["cur2"]:
+            out.add("%")
+        elif m["word"]:
+            out.update(tokenize(m["word"])[:1])
+    return frozenset(out)
+
+
+# a sentence that opens with a pronoun takes its subject from the sentence before it
+_CONTINUES = re.compile(r"(?:It|This|That|They|These|Those|He|She)\b")
+
+
 def _enumerator(text: str) -> frozenset[tuple[str, ...]]:
     m = _ENUMERATOR.match(text)
     return numbers(m.group(1), claim=False) if m else frozenset()
@@ -739,6 +778,7 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
     out: list[list[_ResSentence]] = []
     for n, res in enumerate(resources, start=1):
         sents = []
+        topic = subject_terms(re.sub(r"[\W_]+", " ", res.source))
         for i, span in enumerate(split_sentences(res.text)):
             text = res.text[span.start : span.end]
             sents.append(
@@ -751,6 +791,9 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
                     frozenset(tokenize(text)),
                     _is_heading(text),
                     _enumerator(text),
+                    bool(_CONTINUES.match(text)),
+                    topic,
+                    units(text),
                 )
             )
         out.append(sents)
@@ -766,6 +809,8 @@ class _Claim:
     subject: frozenset[str]
     tokens: frozenset[str]
     names: frozenset[str] = frozenset()  # capitalised words (in attribute: none names them)
+    core: str = ""  # ``text`` without its lead-in ("According to the resources, "): compared
+    units: frozenset[str] = frozenset()  # what its numbers count (``units``)
 
     @property
     def is_claim(self) -> bool:
@@ -789,6 +834,19 @@ _DANGLING = re.compile(
 )
 
 
+# "According to the information in the resources, ...", "Based on the information provided in
+# the resources, ...", "According to the employee handbook [1], ...": where the model says it
+# read the claim, not the claim; left out of what is compared with the resources (it pulled
+# a right answer's similarity under the floor) and of the claim's words
+_LEAD_IN = re.compile(
+    r"^(?:according\s+to|based\s+on|as\s+(?:stated|mentioned|described|set\s+out)\s+in)\s+"
+    r"(?:the\s+)?(?:information\s+(?:provided\s+|given\s+)?(?:in\s+)?(?:the\s+)?)?"
+    r"[\w'’ -]{0,40}?\b(?:resources?|documents?|handbook|memo|policy|passages?|text|"
+    r"information)(?:\s+(?:provided|given))?\s*,\s*",
+    re.I,
+)
+
+
 def _strip_markers(text: str) -> str:
     text = _CITE.sub("", text)
     text = re.sub(r"[ \t]+([.,;:!?])(?=\s|$)", r"\1", text)  # "fact [1]." -> "fact."
@@ -808,15 +866,18 @@ def _claims(answer: str, n_resources: int) -> list[_Claim]:
             )
         )
         text = _strip_markers(raw)
+        core = _LEAD_IN.sub("", text, count=1) or text
         claims.append(
             _Claim(
                 span,
                 text,
                 cited,
                 numbers(text),
-                subject_terms(text),
-                frozenset(tokenize(text)),
-                name_terms(text),
+                subject_terms(core),
+                frozenset(tokenize(core)),
+                name_terms(core),
+                core,
+                units(text),
             )
         )
     return claims
@@ -867,11 +928,17 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
     also uses elsewhere (a heading, a sentence without numbers) names its topic, not one
     value's subject: "hotel" under the heading "Hotels" goes with both caps. A table row's
     number ("21 All records relating to ...") is not a value: the row's description goes
-    with the period in the next line ("Not less than 10 Years")."""
+    with the period in the next line ("Not less than 10 Years"). Nor is a value of another
+    kind ("an underground garage with 40 parking spaces. Spaces are rented monthly for EUR
+    35": a count beside a price), and a sentence that opens with a pronoun ("It takes about
+    55 minutes") has its subject in the sentence before it."""
     if not claim.numbers:
         return None
     holding = [x for x in sents[first : last + 1] if x.numbers & claim.numbers]
-    here = set().union(*(x.subject | x.tokens for x in holding))
+    # "The training is mandatory ... by 18 September. It takes about 55 minutes.": the
+    # sentence before one that opens with a pronoun states its subject, whatever its numbers
+    antecedents = [sents[x.index - 1] for x in holding if x.continues and x.index > 0]
+    here = set().union(*(x.subject | x.tokens | x.topic for x in holding + antecedents))
     near = {x.index + d for x in holding for d in (-1, 1)}
     for t in sorted(claim.subject):
         word = frozenset({t})
@@ -883,6 +950,7 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
             and not x.heading
             and x.numbers - x.enumerator
             and not x.numbers & claim.numbers
+            and (not claim.units or not x.units or bool(x.units & claim.units))
             for x in found
         ):
             own = {v for x in found for v in x.numbers - x.enumerator}
@@ -904,9 +972,11 @@ def _window_facts(
     sents: list[_ResSentence], first: int, last: int
 ) -> tuple[set[tuple[str, ...]], set[str]]:
     """The numbers of sentences ``first..last`` and their words (headings' words left out:
-    a heading names a topic, it does not state the claim)."""
+    a heading names a topic, it does not state the claim), with the words of the
+    document's file name ("memo_2026-08_security_training.txt": what every sentence of it
+    is about, "It takes about 55 minutes" included)."""
     numbers: set[tuple[str, ...]] = set()
-    words: set[str] = set()
+    words: set[str] = set(sents[first].topic) if sents else set()
     for s in sents[first : last + 1]:
         numbers |= s.numbers
         if not s.heading:
@@ -990,7 +1060,7 @@ def attribute(
     if question:  # to rank the closest passages, should nothing support the answer
         wanted |= _candidates(per_resource, subject_terms(question), numbers(question), 0)
     res_texts = [_mask_numbers(resources[s.n - 1].text[s.span.start : s.span.end]) for s in flat]
-    queries = [_mask_numbers(c.text) for c in claims] + ([question] if question else [])
+    queries = [_mask_numbers(c.core or c.text) for c in claims] + ([question] if question else [])
     cos = _cosines(embedder, queries, res_texts, [(s.n, s.index) in wanted for s in flat])
 
     supports: list[SentenceSupport] = []
@@ -1158,6 +1228,33 @@ def best_passage(
     s = max(flat, key=lambda x: x.score)
     res = resources[s.n - 1]
     return Passage(s.n, res.source, res.page, res.text[s.span.start : s.span.end], s.score)
+
+
+def answers_question(
+    attribution: Attribution,
+    question: str,
+    resources: Sequence[Resource],
+    embedder: Embedder | Callable[[list[str]], list[list[float]]],
+) -> bool:
+    """Whether the answer's first claim is supported and about what the question asks: it
+    has more than half of the question's subject words, or its quote holds the resource
+    sentence closest to the question. Asked of an answer the model gave only when pressed
+    (``llm.press``): it must answer the question, not restate a rule that stands beside it
+    ("The garage also has 8 charging points" for "How much does a parking space in the
+    garage cost?")."""
+    first = next((s for s in attribution.sentences if s.checked != "skipped"), None)
+    if first is None or first.quote is None:
+        return False
+    asked = subject_terms(question)
+    claim = subject_terms(_LEAD_IN.sub("", first.text, count=1))
+    if asked and _covered(asked, claim) / len(asked) > SUBJECT_SHARE:
+        return True
+    scored = score_sentences(question, resources, embedder)
+    flat = [x for sents in scored for x in sents if not x.heading]
+    if not flat:
+        return False
+    best = max(flat, key=lambda x: x.score)
+    return resources[best.n - 1].text[best.span.start : best.span.end] in first.quote
 
 
 def may_help(

@@ -17,7 +17,17 @@ from retrieval.types import Hit
 _CITE = re.compile(
     r"\[\s*(?:resources?\s*)?(\d+(?:\s*[,;\-–]\s*(?:resources?\s*)?\d+)*)\s*\]", re.I
 )
-_REFUSAL = re.compile(r"\bi\s+(?:don'?t|do\s+not)\s+know\b", re.I)
+# "I don't know", or its longer forms: "... is not mentioned in any of the provided
+# resources", "the resources do not specify ..."
+_REFUSAL = re.compile(
+    r"\bi\s+(?:don'?t|do\s+not)\s+know\b"
+    r"|\bnot\s+(?:explicitly\s+|specifically\s+|directly\s+)?(?:stated|mentioned|specified|"
+    r"provided|given|included|found|addressed)\s+in\s+(?:any\s+of\s+)?the\s+(?:provided\s+|given\s+)?"
+    r"(?:resources?|documents?|information|passages?)"
+    r"|\b(?:resources?|documents?|passages?)\s+(?:provided\s+)?(?:do|does)\s+not\s+"
+    r"(?:mention|say|state|specify|provide|contain|include)",
+    re.I,
+)
 SNIPPET_CHARS = 240
 
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 from app import conflicts as conflicts_
 from app import guard
-from app.attribution import Attribution, Passage, Refusal, SentenceSupport, check_answer
+from app.attribution import (
+    Attribution,
+    Passage,
+    Refusal,
+    SentenceSupport,
+    answers_question,
+    check_answer,
+)
 from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
 from app.context import CachedEmbedder, Excerpts, select_excerpts
@@ -51,6 +58,9 @@ class Answer:
     lead: str | None = None
     reason: str | None = None  # why refused: "no_hits", "not_found", "dont_know", "withheld"
     conflicts: list[conflicts_.Conflict] = field(default_factory=list)  # newer replaces older
+    # the model said "I don't know", was asked again (llm.press) and this answer passed the
+    # check and answers the question (a pressed answer that did not is a refusal, not this)
+    pressed: bool = False
 
     def to_json(self) -> dict:
         out = {
@@ -137,6 +147,8 @@ class AnswerStream:
                 self._first_token_s = time.perf_counter() - self._started
             self._parts.append(token)
             raw += token
+            if self.pressing:  # shown only once checked: see result()
+                continue
             safe = guard.shown_text(raw, self._markers)
             if safe == guard.WITHHELD:  # stop generating; show none of it
                 close = getattr(self._tokens, "close", None)
@@ -146,9 +158,18 @@ class AnswerStream:
             if len(safe) > self._shown:
                 yield safe[self._shown :]
                 self._shown = len(safe)
+        if self.pressing:
+            return
         if len(raw) > self._shown and not guard.repeats_marker(raw, self._markers):
             yield raw[self._shown :]  # a held-back tail that turned out not to be a marker
             self._shown = len(raw)
+
+    @property
+    def pressing(self) -> bool:
+        """The model said "I don't know" and is answering a second time (``llm.press``):
+        that answer is not streamed, since it is kept only if the check finds it supported
+        and about the question; ``result()`` has it, or the refusal."""
+        return bool(getattr(self._tokens, "pressed", False))
 
     @property
     def ticket(self) -> Ticket | None:
@@ -195,6 +216,19 @@ class AnswerStream:
             self._embedder,
             min_similarity=CONFIDENT_SIMILARITY,
         )
+        pressed = self.pressing
+        if pressed and not (
+            isinstance(checked, Attribution)
+            and answers_question(checked, self.question, self.hits, self._embedder)
+        ):  # the model's own "I don't know" stands
+            checked = check_answer(
+                I_DONT_KNOW,
+                self.question,
+                self.hits,
+                self._embedder,
+                min_similarity=CONFIDENT_SIMILARITY,
+            )
+            pressed = False
         now = time.perf_counter()
         timings["check"] = now - checking
         timings["total"] = now - self._started
@@ -218,6 +252,7 @@ class AnswerStream:
             timings,
             unsupported=list(checked.unsupported),
             sentences=list(checked.sentences),
+            pressed=pressed,
         )
 
 
@@ -247,10 +282,12 @@ class QAService:
         condense_with_model: bool = False,
         embedder: Embedder | None = None,
         context_tokens: int | None = None,
+        press: bool = True,
     ) -> None:
         """``embedder``: for the answer check and the prompt's excerpts (default: the
         retriever's). ``context_tokens``: budget for the resources in the prompt, filled
-        with the sentences that matter for the question (None: whole chunks)."""
+        with the sentences that matter for the question (None: whole chunks). ``press``:
+        when the backend can (``llm.press``), a model "I don't know" is asked once more."""
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
         self.prompt = prompt  # a name in llm.prompt.PROMPTS
         self.condense_with_model = condense_with_model
@@ -259,6 +296,7 @@ class QAService:
             raise ValueError("QAService needs an embedder for the answer check")
         self.embedder = CachedEmbedder(embedder)
         self.context_tokens = context_tokens
+        self.press = press
         self.embed = self.embedder.embed  # to compare resources' sentences
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
@@ -287,7 +325,15 @@ class QAService:
         retrieval_s = time.perf_counter() - started
         # an older sentence a newer resource changes says so where the model reads it
         shown = conflicts_.mark_replaced(excerpts.resources, hits, found)
-        tokens = self.llm.stream(build_prompt(question, shown, self.prompt))
+        prompt = build_prompt(question, shown, self.prompt)
+        if self.press and getattr(self.llm, "presses", False):
+            # a model "I don't know" is asked again (llm.press); _finish keeps the second
+            # answer only when the check supports it and it answers the question. Asked
+            # whenever resources passed the floor: the check, not a similarity, decides
+            # (dev q55's answer stands in a resource at cosine 0.41)
+            tokens = self.llm.stream(prompt, press=True)  # type: ignore[call-arg]
+        else:
+            tokens = self.llm.stream(prompt)
         return AnswerStream(
             question,
             hits,

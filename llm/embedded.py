@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llm.errors import LLMError
+from llm.press import Pressed
 
 MODEL_LABEL = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -114,16 +115,53 @@ class EmbeddedLLM:
         with self._lock:
             self._model()
 
-    def stream(self, prompt: str, *, max_tokens: int | None = None) -> Iterator[str]:
+    presses = True  # stream(..., press=True): see llm.press
+
+    def stream(
+        self, prompt: str, *, max_tokens: int | None = None, press: bool = False
+    ) -> Iterator[str]:
+        """The answer's text as it is generated. ``press``: should the model answer "I don't
+        know", it is asked once more with "I" not allowed as the first token, and the
+        iterator (``llm.press.Pressed``) says in ``pressed`` that it was."""
+        if not press:
+            return self._generate(prompt, max_tokens)
+        return Pressed(
+            lambda: self._generate(prompt, max_tokens),
+            lambda: self._generate(prompt, max_tokens, ban_refusal=True),
+        )
+
+    def _generate(
+        self, prompt: str, max_tokens: int | None, *, ban_refusal: bool = False
+    ) -> Iterator[str]:
         with self._lock:
             model = self._model()
+            options = {}
+            if ban_refusal:  # "I" and " I": how "I don't know" starts
+                from llama_cpp import LogitsProcessorList
+
+                starts = {model.tokenize(w, add_bos=False, special=False)[0] for w in (b"I", b" I")}
+                options["logits_processor"] = LogitsProcessorList([_FirstTokenBan(starts)])
             chunks = model.create_chat_completion(
                 messages=[{"role": "user", "content": prompt}],
                 max_tokens=max_tokens or self._max_new_tokens,
                 temperature=self._temperature,
                 stream=True,
+                **options,
             )
             for chunk in chunks:
                 delta = chunk["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+
+class _FirstTokenBan:
+    """A llama.cpp logits processor: the first generated token is none of ``tokens``."""
+
+    def __init__(self, tokens: set[int]) -> None:
+        self.tokens, self.calls = sorted(tokens), 0
+
+    def __call__(self, input_ids, scores):  # noqa: ANN001, ANN204 - numpy arrays
+        if self.calls == 0:
+            scores[self.tokens] = float("-inf")
+        self.calls += 1
+        return scores

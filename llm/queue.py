@@ -103,7 +103,13 @@ class QueuedAnswer(Iterator[str]):
         self.ticket = ticket
         self._open, self._timeout_s = open_tokens, timeout_s
         self._gen: Iterator[str] | None = None
+        self._inner: Iterator[str] | None = None  # the backend's tokens, once its turn came
         self._closed = False
+
+    @property
+    def pressed(self) -> bool:
+        """The backend's answer is a second try after "I don't know" (``llm.press``)."""
+        return bool(getattr(self._inner, "pressed", False))
 
     def __iter__(self) -> QueuedAnswer:
         return self
@@ -122,7 +128,7 @@ class QueuedAnswer(Iterator[str]):
             if self._closed:  # stopped from another thread while waiting
                 return
             started = time.monotonic()
-            tokens = self._open()
+            tokens = self._inner = self._open()
             try:
                 for token in tokens:
                     if self._closed:
@@ -169,10 +175,17 @@ class QueuedLLM:
         self.inner, self.queue, self.answer_timeout_s = inner, queue, answer_timeout_s
         self.name = inner.name
 
-    def stream(self, prompt: str, *, max_tokens: int | None = None) -> QueuedAnswer:
+    def stream(
+        self, prompt: str, *, max_tokens: int | None = None, press: bool = False
+    ) -> QueuedAnswer:
+        """``press`` (only for a backend that ``presses``, see ``llm.press``): both tries
+        are one turn in the queue."""
         ticket = self.queue.join() if self.queue is not None else None
+        options = {"press": True} if press else {}
         return QueuedAnswer(
-            lambda: self.inner.stream(prompt, max_tokens=max_tokens), ticket, self.answer_timeout_s
+            lambda: self.inner.stream(prompt, max_tokens=max_tokens, **options),
+            ticket,
+            self.answer_timeout_s,
         )
 
     def __getattr__(self, name: str):  # noqa: ANN204 - the backend's own attributes

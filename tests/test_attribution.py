@@ -23,6 +23,7 @@ from app.attribution import (
     numbers,
     split_sentences,
     subject_terms,
+    units,
 )
 
 
@@ -227,6 +228,66 @@ def test_a_value_is_not_moved_to_the_neighbouring_sentence_subject(embedder, cla
     assert (s.n == 1) is supported, (s.reason, s.score, s.quote)
 
 
+# Verbatim from the sample office-move memo and security-training memo
+GARAGE = Res(
+    "Parking and bicycles The new building has an underground garage with 40 parking spaces "
+    "for Larkspur employees. Spaces are rented monthly for EUR 35 and are booked through "
+    "PeopleDesk. The garage also has 8 charging points for electric cars.",
+    "memo_2026-06_office_move.txt",
+)
+TRAINING = Res(
+    "Deadline The training is mandatory for everyone and must be completed by 18 September "
+    "2026. It takes about 55 minutes and can be paused and resumed at any time.",
+    "memo_2026-08_security_training.txt",
+)
+
+
+@pytest.mark.parametrize(
+    ("claim", "resource", "supported"),
+    [
+        # a price beside a count: "parking" and "garage" are in the count's sentence, but
+        # a count of spaces is not a price (the model's pressed answer on dev q55)
+        ("The parking space in the new office garage costs EUR 35 per month.", GARAGE, True),
+        ("The parking garage has 35 charging points.", GARAGE, False),  # 8 of them
+        # "It takes ...": the sentence before holds its subject, whatever its date
+        ("The mandatory training takes about 55 minutes.", TRAINING, True),
+    ],
+)
+def test_a_value_of_another_kind_or_a_pronouns_antecedent_is_not_borrowed(
+    embedder, claim, resource, supported
+):
+    (s,) = attribute(claim, [resource], embedder).sentences
+    assert (s.n == 1) is supported, (s.reason, s.score, s.quote)
+
+
+def test_units_name_what_a_number_counts():
+    assert units("an underground garage with 40 parking spaces") == {"park"}
+    assert units("Spaces are rented monthly for EUR 35") == {"money"}
+    assert units("the cap is €220 per night, or 20% more") == {"money", "%"}
+
+
+def test_the_lead_in_is_not_part_of_the_claim(embedder):
+    claim = "According to the information in the resources, the training takes about 55 minutes."
+    (s,) = attribute(claim, [TRAINING], embedder).sentences
+    assert s.n == 1
+    assert s.text == claim  # shown as written
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The office wifi password is not mentioned in any of the provided resources.",
+        "The referral bonus is not explicitly stated in the provided resources. The handbook "
+        "caps gifts at EUR 25.",
+        "The resources do not specify a dress code.",
+    ],
+)
+def test_a_longer_i_dont_know_is_a_refusal(embedder, answer):
+    checked = check_answer(answer, "What is the referral bonus?", [MEALS], embedder,
+                           min_similarity=0.45)  # fmt: skip
+    assert isinstance(checked, Refusal) and checked.reason == "dont_know"
+
+
 def test_a_table_rows_number_is_not_a_value(embedder):
     # a retention table flattened by PDF extraction (the public policies set): each row's
     # number starts its description, and the period follows on the next line
@@ -256,6 +317,8 @@ def test_a_table_rows_number_is_not_a_value(embedder):
             "york",
         ),
         ("The hotel cap for a trip to Vienna is EUR 170 per night in Austria.", "vienna"),
+        # an acronym: a policy of another company (dev q88)
+        ("SAP caps hotels at EUR 170 per night in Germany.", "sap"),
     ],
 )
 def test_a_name_no_resource_mentions_is_unsupported(embedder, claim, named):

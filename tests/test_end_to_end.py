@@ -44,3 +44,16 @@ def test_unanswerable_gets_i_dont_know_without_citations(qa):
     assert answer.refused
     assert "I don't know" in answer.text
     assert answer.citations == []
+
+
+def test_the_model_pressed_after_i_dont_know_answers_without_it(embedded_llm):
+    """``llm.press`` on the real model: a prompt that asks for "I don't know" gets it on the
+    first try; the second try may not start with "I" (llama.cpp logits processor)."""
+    stream = embedded_llm.stream(
+        "Reply with exactly these words and nothing else: I don't know.",
+        max_tokens=12,
+        press=True,
+    )
+    text = "".join(stream).strip()
+    assert stream.pressed
+    assert text and not text.startswith("I")

@@ -56,6 +56,8 @@ ANSWER_ROWS = [
         "before_check_refused_unanswerable",
     ),
     ("... before the answer check: answerable refused", "before_check_refused_answerable"),
+    ("answerable answered on a second try (llm.press)", "pressed_answerable"),
+    ("unanswerable answered on a second try (llm.press)", "pressed_unanswerable"),
     (
         "... before the check: resources listed on the expected source",
         "before_check_citation_precision",

@@ -201,6 +201,7 @@ class AnswerResult:
     # what the model wrote when the answer check turned it into a refusal (its sentences,
     # markers stripped): ``bench.recheck_answers`` replays them
     withheld: tuple[str, ...] = ()
+    pressed: bool = False  # answered on the second try after "I don't know" (llm.press)
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -256,6 +257,7 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
     return AnswerResult(
         refused_before_check=answer.refused and answer.reason in ("no_hits", "dont_know"),
         withheld=tuple(answer.unsupported) if answer.reason == "not_found" else (),
+        pressed=answer.pressed,
         given_precision=given_precision,
         conflict_correct=conflict_correct,
         text=answer.text,
@@ -344,6 +346,8 @@ def summarize_answers(items: Sequence[QAItem], results: Sequence[AnswerResult]) 
         "refused_answerable": share(r.refused for r in answerable),
         "before_check_refused_unanswerable": share(r.refused_before_check for r in unanswerable),
         "before_check_refused_answerable": share(r.refused_before_check for r in answerable),
+        "pressed_answerable": share(r.pressed for r in answerable),
+        "pressed_unanswerable": share(r.pressed for r in unanswerable),
         "before_check_citation_precision": metrics.mean(r.given_precision for r in answered),
     }
     for name in ("retrieval", "first_token", "total", "check"):

@@ -1,0 +1,81 @@
+"""A second try when the model says "I don't know" although the resources hold the answer.
+
+On the dev set the embedded 1.5B model said "I don't know." to 7 of 64 answerable questions
+whose answer stood in its first resource ("Spaces are rented monthly for EUR 35" for "How
+much does a parking space in the new office garage cost per month?"). Asked again with the
+refusal's first word ("I") not allowed as the answer's first token, it wrote the answer to 4
+of them. The answer check (``app.attribution``) then decides, as for every answer, what the
+resources support, and ``QAService`` keeps a pressed answer only when it is supported and
+about the question; otherwise the model's own "I don't know." stands.
+
+``press`` is backend-neutral: a backend that can forbid a first token (llama.cpp through a
+logits processor) offers ``presses = True`` and ``stream(..., press=True)``, built on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+_REFUSAL_OPENINGS = ("i don't know", "i do not know")
+_REFUSAL = re.compile(r"\bi\s+(?:don'?t|do\s+not)\s+know\b", re.I)
+
+
+def _may_be_refusal(text: str) -> bool:
+    """Whether ``text`` so far is, or may still become, an answer that opens with "I don't
+    know" (held back until it is clear: a pressed answer replaces it)."""
+    t = re.sub(r"\s+", " ", text.replace("\u2019", "'")).strip().lower()
+    return any(o.startswith(t) or t.startswith(o) for o in _REFUSAL_OPENINGS)
+
+
+class Pressed(Iterator[str]):
+    """The tokens of the first try, or, when it was a refusal, of the second (``pressed``
+    says which, once iterated). The first try's tokens are held back while they may still
+    be "I don't know", so a person never sees a refusal that is then replaced."""
+
+    def __init__(
+        self, first: Callable[[], Iterator[str]], again: Callable[[], Iterator[str]]
+    ) -> None:
+        self.pressed = False
+        self._gen = self._run(first, again)
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def _run(
+        self, first: Callable[[], Iterator[str]], again: Callable[[], Iterator[str]]
+    ) -> Iterator[str]:
+        held: str | None = ""
+        tokens = first()
+        try:
+            for token in tokens:
+                if held is None:
+                    yield token
+                    continue
+                held += token
+                if not _may_be_refusal(held):
+                    yield held
+                    held = None
+        finally:
+            _close(tokens)
+        if held is None:
+            return
+        if not _REFUSAL.search(held.replace("\u2019", "'")):
+            if held:
+                yield held  # a short answer that looked like a refusal's start ("I")
+            return
+        self.pressed = True
+        tokens = again()
+        try:
+            yield from tokens
+        finally:
+            _close(tokens)
+
+
+def _close(tokens: Iterator[str]) -> None:
+    close = getattr(tokens, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,109 @@
+"""A model "I don't know" asked once more (``llm.press``), and what ``QAService`` keeps of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.qa import QAService
+from llm.press import Pressed
+
+
+def tokens(text: str) -> Iterator[str]:
+    for word in text.split(" "):
+        yield word + " "
+
+
+class Tracked:
+    """Tokens that record whether they were closed."""
+
+    def __init__(self, text: str) -> None:
+        self._it, self.closed = tokens(text), False
+
+    def __iter__(self) -> Tracked:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._it)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_answer_streams_through_untouched():
+    asked = []
+    tries = Pressed(lambda: tokens("The cap is EUR 170."), lambda: asked.append(1) or tokens("x"))
+    assert "".join(tries).strip() == "The cap is EUR 170."
+    assert not tries.pressed and not asked  # no second try
+
+
+def test_a_refusal_is_held_back_and_replaced_by_the_second_try():
+    first = Tracked("I don't know.")
+    tries = Pressed(lambda: first, lambda: tokens("Spaces cost EUR 35 a month [1]."))
+    shown = list(tries)
+    assert "".join(shown).strip() == "Spaces cost EUR 35 a month [1]."
+    assert not any("know" in t for t in shown)  # not a word of the refusal was shown
+    assert tries.pressed and first.closed
+
+
+@pytest.mark.parametrize("text", ["I", "In 2026 the cap is EUR 170.", "It is 10 days."])
+def test_an_answer_that_starts_like_a_refusal_is_shown_whole(text):
+    tries = Pressed(lambda: tokens(text), lambda: tokens("second"))
+    assert "".join(tries).strip() == text and not tries.pressed
+
+
+class PressingLLM:
+    """A backend that can press: the first try refuses, the second says ``second``."""
+
+    name = "pressing"
+    presses = True
+
+    def __init__(self, second: str) -> None:
+        self.second, self.pressed_asks = second, 0
+
+    def stream(self, prompt: str, *, max_tokens: int | None = None, press: bool = False):
+        if not press:
+            return tokens("I don't know.")
+        self.pressed_asks += 1
+        return Pressed(lambda: tokens("I don't know."), lambda: tokens(self.second))
+
+
+def test_a_pressed_answer_that_the_resources_support_is_kept(sample_index):
+    llm = PressingLLM("Parking spaces in the new garage are rented monthly for EUR 35.")
+    qa = QAService(sample_index.retriever(), llm)
+    stream = qa.ask_stream("How much does a parking space in the new office garage cost?")
+    assert "".join(stream) == ""  # neither try is streamed: the second is shown once checked
+    answer = stream.result()
+    assert llm.pressed_asks == 1
+    assert not answer.refused and answer.pressed
+    assert [c.source for c in answer.citations] == ["memo_2026-06_office_move.txt"]
+    assert "EUR 35" in answer.citations[0].quote
+
+
+def test_a_pressed_answer_beside_the_question_leaves_the_refusal(sample_index):
+    """Supported, but not what the question asks: the model's own "I don't know" stands."""
+    llm = PressingLLM("The garage also has 8 charging points for electric cars.")
+    qa = QAService(sample_index.retriever(), llm)
+    answer = qa.ask("How much does a parking space in the new office garage cost per month?")
+    assert answer.refused and not answer.pressed and answer.reason == "dont_know"
+    assert answer.citations == []
+    assert "charging" not in answer.text
+
+
+def test_an_unsupported_pressed_answer_leaves_the_refusal(sample_index):
+    llm = PressingLLM("A parking space costs EUR 50 per month.")
+    answer = QAService(sample_index.retriever(), llm).ask(
+        "How much does a parking space in the new office garage cost per month?"
+    )
+    assert answer.refused and answer.reason == "dont_know" and answer.text == "I don't know."
+
+
+def test_no_press_without_resources_or_when_switched_off(sample_index):
+    llm = PressingLLM("Anything.")
+    nothing = QAService(sample_index.retriever(), llm).ask("Who won the football World Cup?")
+    assert nothing.reason == "no_hits"  # under the relevance floor: no model call at all
+    QAService(sample_index.retriever(), llm, press=False).ask(
+        "How much does a parking space in the new office garage cost per month?"
+    )
+    assert llm.pressed_asks == 0
