@@ -83,6 +83,8 @@ class Answer:
         out["conflicts"] = [c.to_json() for c in self.conflicts]
         if self.withheld:  # only then, so the usual shape stays as documented
             out["withheld"] = True
+        if self.pressed:  # likewise: a second try after "I don't know" (llm.press)
+            out["pressed"] = True
         return out
 
 

@@ -76,7 +76,7 @@ def test_a_pressed_answer_that_the_resources_support_is_kept(sample_index):
     assert "".join(stream) == ""  # neither try is streamed: the second is shown once checked
     answer = stream.result()
     assert llm.pressed_asks == 1
-    assert not answer.refused and answer.pressed
+    assert not answer.refused and answer.pressed and answer.to_json()["pressed"] is True
     assert [c.source for c in answer.citations] == ["memo_2026-06_office_move.txt"]
     assert "EUR 35" in answer.citations[0].quote
 

@@ -110,3 +110,16 @@ def test_employees_see_no_server_path_and_no_developer_toolbar(services):
     assert not any(str(services.settings.data_dir) in c for c in captions)
     config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["toolbarMode"] == "viewer"
+
+
+def test_an_answer_given_on_the_second_try_says_so(services):
+    from tests.test_press import PressingLLM
+
+    services.llm = services.qa.llm = PressingLLM(
+        "Full-time staff get 28 days of paid annual leave."
+    )
+    at = _start(services)
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    assert at.session_state["history"][0]["answer"]["pressed"] is True
+    assert any('first answered "I don\'t know"' in c.value for c in at.caption)

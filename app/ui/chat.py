@@ -102,6 +102,11 @@ def _show_details(services: Services, answer: dict) -> None:
         for c in answer.get("citations") or []:
             st.caption(inert_markdown(f"[{c['n']}] {source_label(c)}"))
         return
+    if answer.get("pressed"):  # llm.press: say so, the person may weigh it
+        st.caption(
+            'The model first answered "I don\'t know"; asked again, it gave this answer, '
+            "which the check found in the documents (see the quotes)."
+        )
     # "The memo of ... replaces ... on this point", both sides openable at their page
     conflicts_ui.show(answer, lambda where: _open_page(services, where))
     _show_sources(services, answer)
