@@ -1,7 +1,7 @@
 """Copy the latest app.eval summaries into BENCHMARKS.md (section "eval").
 
     python -m app.eval data/eval/dev.jsonl --retrieval-only --compare-modes
-    python -m app.eval data/eval/dev.jsonl --limit 16 --judge
+    python -m app.eval data/eval/dev.jsonl   # answers with the embedded model (about 12 min on 2 cores)
     python -m bench.policies_to_jsonl
     python -m app.eval data/eval/out/policies.jsonl --docs ../shared/data/policies --retrieval-only --compare-modes
     python -m bench.eval_report
