@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llm.prompt import REFUSAL_PATTERN
 from retrieval.types import Hit
 
 # [1], [1, 2], [1][2], [1-3] and "[Resource 1]"
@@ -20,8 +21,8 @@ _CITE = re.compile(
 # "I don't know", or its longer forms: "... is not mentioned in any of the provided
 # resources", "the resources do not specify ..."
 _REFUSAL = re.compile(
-    r"\bi\s+(?:don'?t|do\s+not)\s+know\b"
-    r"|\bnot\s+(?:explicitly\s+|specifically\s+|directly\s+)?(?:stated|mentioned|specified|"
+    REFUSAL_PATTERN
+    + r"|\bnot\s+(?:explicitly\s+|specifically\s+|directly\s+)?(?:stated|mentioned|specified|"
     r"provided|given|included|found|addressed)\s+in\s+(?:any\s+of\s+)?the\s+(?:provided\s+|given\s+)?"
     r"(?:resources?|documents?|information|passages?)"
     r"|\b(?:resources?|documents?|passages?)\s+(?:provided\s+)?(?:do|does)\s+not\s+"

@@ -211,26 +211,20 @@ class AnswerStream:
             )
         checking = time.perf_counter()
         assert self._embedder is not None
-        checked = check_answer(
-            raw,
-            self.question,
-            self.hits,
-            self._embedder,
-            min_similarity=CONFIDENT_SIMILARITY,
-        )
+        embedder = self._embedder
+
+        def check(text: str) -> Attribution | Refusal:
+            return check_answer(
+                text, self.question, self.hits, embedder, min_similarity=CONFIDENT_SIMILARITY
+            )
+
+        checked = check(raw)
         pressed = self.pressing
         if pressed and not (
             isinstance(checked, Attribution)
-            and answers_question(checked, self.question, self.hits, self._embedder)
+            and answers_question(checked, self.question, self.hits, embedder)
         ):  # the model's own "I don't know" stands
-            checked = check_answer(
-                I_DONT_KNOW,
-                self.question,
-                self.hits,
-                self._embedder,
-                min_similarity=CONFIDENT_SIMILARITY,
-            )
-            pressed = False
+            checked, pressed = check(I_DONT_KNOW), False
         now = time.perf_counter()
         timings["check"] = now - checking
         timings["total"] = now - self._started

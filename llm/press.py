@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from llm.prompt import REFUSAL_PATTERN
+
 _REFUSAL_OPENINGS = ("i don't know", "i do not know")
-_REFUSAL = re.compile(r"\bi\s+(?:don'?t|do\s+not)\s+know\b", re.I)
+_REFUSAL = re.compile(REFUSAL_PATTERN, re.I)
 
 
 def _may_be_refusal(text: str) -> bool:

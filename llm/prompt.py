@@ -29,6 +29,9 @@ class Resource(Protocol):
 
 
 I_DONT_KNOW = "I don't know."
+# how a model says it: "I don't know", "I do not know" (a regular expression, case-insensitive;
+# app.citations adds the longer forms, llm.press presses after it)
+REFUSAL_PATTERN = r"\bi\s+(?:don'?t|do\s+not)\s+know\b"
 
 ICL_TEMPLATE = """Answer the question using only the information in the resources below.
 Cite the resources you use by their number in square brackets, like [1].
