@@ -61,6 +61,7 @@ MIN_SCORE = 0.45
 # breaks) dilutes the cosine of a right match to 0.40 ("you can work from home up to 3 days
 # per week" against the memo's list of changes).
 MIN_SCORE_EXACT = 0.30
+EXACT_SHARE = 0.75
 # Subject rule: more than this share of the claim's subject words must be in the support
 # window ("paid leave" in "paid annual leave": 2 of 2). Exactly half is not enough: "mileage
 # allowance" against "meal allowance" shares one word of two.
@@ -631,8 +632,10 @@ class _ResSentence:
     enumerator: frozenset[tuple[str, ...]] = frozenset()
     # it opens with a pronoun ("It takes about 55 minutes"): its subject is the sentence before
     continues: bool = False
-    # the words of its document's file name ("security_training"), which name the topic of
-    # every sentence in it, as a heading does (one set shared by the resource's sentences)
+    # the words of its document's file name ("security_training") and of the title and
+    # section heading it sits under (``Hit.context``: "Mandatory security awareness training
+    # 2026 > Deadline"), which name the topic of every sentence in it, as a heading does
+    # (one set shared by the resource's sentences)
     topic: frozenset[str] = frozenset()
     units: frozenset[str] = frozenset()  # what its numbers count (``units``)
 
@@ -778,7 +781,7 @@ def _resource_sentences(resources: Sequence[Resource]) -> list[list[_ResSentence
     out: list[list[_ResSentence]] = []
     for n, res in enumerate(resources, start=1):
         sents = []
-        topic = subject_terms(re.sub(r"[\W_]+", " ", res.source))
+        topic = subject_terms(_about(res))
         for i, span in enumerate(split_sentences(res.text)):
             text = res.text[span.start : span.end]
             sents.append(
@@ -915,9 +918,16 @@ def _unnamed(claim: _Claim, known: set[str]) -> _Claim:
     )
 
 
+def _about(res: Resource) -> str:
+    """What names a resource's topic besides its sentences: its file name as words and the
+    title > heading it is indexed under (``Hit.context``; read with getattr, so a resource
+    without it is still one)."""
+    return re.sub(r"[\W_]+", " ", f"{res.source} {getattr(res, 'context', '') or ''}")
+
+
 def _known_words(resources: Sequence[Resource], per_resource: list[list[_ResSentence]]) -> set[str]:
     words = {w for sents in per_resource for x in sents for w in x.subject | x.tokens}
-    return words.union(*(tokenize(re.sub(r"[\W_]+", " ", r.source)) for r in resources))
+    return words.union(*(tokenize(_about(r)) for r in resources))
 
 
 def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
@@ -961,11 +971,14 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
 
 
 def _exact(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> bool:
-    """The claim has numbers, and all of them and all of its subject words are in the window."""
+    """The claim has numbers, all of them are in the window, and so are at least
+    ``EXACT_SHARE`` of its subject words."""
     if not claim.numbers:
         return False
     have, words = _window_facts(sents, first, last)
-    return claim.numbers <= have and _covered(claim.subject, words) == len(claim.subject)
+    return claim.numbers <= have and _covered(claim.subject, words) >= EXACT_SHARE * len(
+        claim.subject
+    )
 
 
 def _window_facts(

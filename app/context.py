@@ -35,6 +35,7 @@ class Excerpt:
     source: str
     page: int | None
     effective: str | None = None  # the document's date, shown by the prompt
+    context: str = ""  # title > heading (``Hit.context``): what the answer check reads as topic
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,15 @@ def select_excerpts(
         chars = max(MIN_CHARS, int(left * weights[i] / sum(weights[i:])))
         text = _excerpt(hit, sents, chars)
         left -= len(text)
-        out.append(Excerpt(text, hit.source, hit.page, getattr(hit, "effective", None)))
+        out.append(
+            Excerpt(
+                text,
+                hit.source,
+                hit.page,
+                getattr(hit, "effective", None),
+                getattr(hit, "context", ""),
+            )
+        )
     return Excerpts(out, preview, scored)
 
 

@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
 
+    from app.wiring import ingest_config, open_index
     from ingest import ingest_paths
-    from retrieval import open_index
-    from retrieval.embedder import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
     with tempfile.TemporaryDirectory() as tmp:
-        index = open_index(load_settings(data_dir=Path(tmp) / "store"), embedder=embedder)
-        ingest_paths(index, [SAMPLE_DOCS_DIR])
+        settings = load_settings(data_dir=Path(tmp) / "store")
+        index = open_index(settings)  # the configured embedder, as the app
+        embedder = index.embedder
+        ingest_paths(index, [SAMPLE_DOCS_DIR], config=ingest_config(settings))
         retriever = index.retriever(mode="hybrid", floor=-1)
         cases = []
         for item in load_qa(DEV):

@@ -283,6 +283,7 @@ class BM25Index:
                     score=float(scores[i]),
                     effective=d.effective,
                     supersedes=d.supersedes,
+                    context=d.context,
                 )
             )
         return hits

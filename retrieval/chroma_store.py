@@ -578,6 +578,7 @@ class ChromaStore:
                     similarity=sim,
                     effective=meta.get("effective"),
                     supersedes=_lines(meta.get("supersedes")),
+                    context=context_of(text, meta),
                 )
             )
         return hits

@@ -68,6 +68,9 @@ class Hit:
     similarity: float | None = None
     effective: str | None = None  # the document's effective date, ISO (2026-09-08)
     supersedes: tuple[str, ...] = ()  # what the document says it replaces (ingest.dates)
+    # the document's title > section heading the chunk is indexed under (retrieval.context):
+    # what its sentences are about; never shown or quoted as the chunk's text
+    context: str = ""
 
     def to_json(self) -> dict:
         return {

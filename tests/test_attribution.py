@@ -33,6 +33,7 @@ class Res:
     source: str
     page: int | None = None
     similarity: float | None = None
+    context: str = ""  # title > heading, as Hit.context
 
 
 # Verbatim from the sample handbook (data/make_samples.py), as PDF text: wrapped lines.
@@ -258,6 +259,34 @@ def test_a_value_of_another_kind_or_a_pronouns_antecedent_is_not_borrowed(
 ):
     (s,) = attribute(claim, [resource], embedder).sentences
     assert (s.n == 1) is supported, (s.reason, s.score, s.quote)
+
+
+TITLED = Res(
+    TRAINING.text,
+    TRAINING.source,
+    context="Mandatory security awareness training 2026 - deadline 18 September 2026 > Deadline",
+)
+
+
+@pytest.mark.parametrize(
+    ("claim", "resource", "supported"),
+    [
+        # dev q59, as the model answered it: "security awareness" is only in the memo's
+        # title; with it, four of five subject words and the number are in the passage
+        ("The mandatory security awareness course takes about 55 minutes.", TITLED, True),
+        # the same passage without its title: two of five, the passage is about training
+        ("The mandatory security awareness course takes about 55 minutes.", TRAINING, False),
+        # the title names the topic, not a value: a number the passage lacks still fails
+        ("The mandatory security awareness course takes about 45 minutes.", TITLED, False),
+        # and words neither the title nor the passage has are not made up by it
+        ("The mandatory fire safety course takes about 55 minutes.", TITLED, False),
+    ],
+)
+def test_the_title_a_passage_sits_under_names_its_topic(embedder, claim, resource, supported):
+    (s,) = attribute(claim, [resource], embedder).sentences
+    assert (s.n == 1) is supported, (s.reason, s.score, s.quote)
+    if supported:
+        assert s.quote in resource.text  # the title is never quoted
 
 
 def test_units_name_what_a_number_counts():

@@ -135,6 +135,8 @@ def test_page_found_by_its_heading_end_to_end(empty_index, tmp_path):
         )
         assert hits[0].source == "handbook.md"
         assert hits[0].text == " ".join(PARENTAL.split())  # shown verbatim, no heading
+        # ... and the hit says what it sits under (the answer check reads it as topic)
+        assert hits[0].context == "Staff handbook > Parental leave", mode
     texts = [t for _, t, *_ in empty_index.store.iter_chunks()]
     assert not any(t.startswith("Staff handbook") for t in texts)
 
