@@ -168,6 +168,11 @@ def test_retrieval_metrics_on_the_tiny_file(sample_index):
     assert summary["mrr@10"] == pytest.approx(0.875)
     assert summary["doc_hit@1"] == 0.75  # t2: the handbook first
     assert summary["questions_paged"] == 3 and summary["page_hit@1"] == 1.0
+    # as the model is given them (floor on, app.conflicts' order), t2's newer memo comes
+    # first; t5 and t6 name no source
+    assert [r.given_rank for r in results] == [1, 1, 1, 1, None, None]
+    assert [r.given_doc_rank for r in results][:4] == [1, 1, 1, 1]
+    assert summary["given_hit@1"] == 1.0 and summary["given_doc_hit@1"] == 1.0
     # off-topic t5 is below the floor; on-topic t6 (parental leave) clears it
     assert [r.floor_refused for r in results] == [False] * 4 + [True, False]
     assert summary["floor_refused_answerable"] == 0.0

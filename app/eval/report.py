@@ -23,6 +23,8 @@ RETRIEVAL_ROWS = [
     ("right document at rank 1", "doc_hit@1"),
     ("right document in top 5", "doc_hit@5"),
     ("right page at rank 1 (questions with a page)", "page_hit@1"),
+    ("hit@1 in the order the model is given (newer first)", "given_hit@1"),
+    ("... right document first, as given", "given_doc_hit@1"),
     ("conflicts: newer document above the older", "newer_first"),
     ("... in the order the model is given", "newer_first_arranged"),
     ("floor refuses answerable", "floor_refused_answerable"),
@@ -138,6 +140,7 @@ def write_csv(
             f"top3_{mode}",
             f"newer_first_{mode}",
             f"retrieval_ms_{mode}",
+            f"given_rank_{mode}",
         ]
     if answers is not None:
         header += ["answer", "refused", "correct", "conflict_correct", "f1", "token_presence"]
@@ -165,6 +168,7 @@ def write_csv(
                     top3,
                     _blank(r.newer_first),
                     f"{r.seconds * 1000:.1f}",
+                    r.given_rank or "",
                 ]
             if answers is not None:
                 a = answers[i]

@@ -49,6 +49,10 @@ class RetrievalResult:
     # and after app.conflicts put the resources in order (None for other questions)
     newer_first: bool | None = None
     newer_first_arranged: bool | None = None
+    # the expected source (and page), and the expected source alone, in the resources the
+    # model is given: the floor on, app.conflicts' order (newer first), top k; None: absent
+    given_rank: int | None = None
+    given_doc_rank: int | None = None
 
 
 def newer_above(found: Sequence[tuple[str, int | None]], item: QAItem) -> bool | None:
@@ -91,16 +95,18 @@ def evaluate_retrieval(
             rank = metrics.first_rank(found, item.source, item.page)
             doc_rank = metrics.first_rank(found, item.source)
         sims = [h.similarity for h in hits if h.similarity is not None]
-        arranged = None
-        if item.conflict:  # the order the model would see them in
-            pool = gate.search(item.question, k * POOL, vector=vector)  # as QAService does
-            pool = widen(
-                pool,
-                k,
-                lambda docs, n, q=item.question, v=vector: gate.search_in(q, docs, n, vector=v),
-            )
-            given, _ = arrange(pool, sentences.embed, item.question, k)
-            arranged = newer_above([(h.source, h.page) for h in given], item)
+        # the resources in the order the model is given them, as QAService puts them
+        pool = gate.search(item.question, k * POOL, vector=vector)
+        pool = widen(
+            pool,
+            k,
+            lambda docs, n, q=item.question, v=vector: gate.search_in(q, docs, n, vector=v),
+        )
+        given = [(h.source, h.page) for h in arrange(pool, sentences.embed, item.question, k)[0]]
+        given_rank = given_doc_rank = None
+        if item.source is not None:
+            given_rank = metrics.first_rank(given, item.source, item.page)
+            given_doc_rank = metrics.first_rank(given, item.source)
         results.append(
             RetrievalResult(
                 rank,
@@ -110,7 +116,9 @@ def evaluate_retrieval(
                 tuple(found),
                 max(sims) if sims else None,
                 newer_above(found, item),
-                arranged,
+                newer_above(given, item),
+                given_rank,
+                given_doc_rank,
             )
         )
     return results
@@ -146,6 +154,9 @@ def summarize_retrieval(items: Sequence[QAItem], results: Sequence[RetrievalResu
     out["mrr@10"] = metrics.mean(metrics.reciprocal_rank(r.rank) for r in ranked)
     out["doc_hit@1"] = metrics.mean(metrics.hit_at(r.doc_rank, 1) for r in ranked)
     out["doc_hit@5"] = metrics.mean(metrics.hit_at(r.doc_rank, 5) for r in ranked)
+    # what the model is given first (the floor on, app.conflicts' newer-first order)
+    out["given_hit@1"] = metrics.mean(metrics.hit_at(r.given_rank, 1) for r in ranked)
+    out["given_doc_hit@1"] = metrics.mean(metrics.hit_at(r.given_doc_rank, 1) for r in ranked)
     # the right page first, over the questions that name a page
     paged = [r for item, r in zip(items, results, strict=True) if item.page is not None]
     out["questions_paged"] = len(paged)
