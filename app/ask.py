@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,10 +20,37 @@ def _where(source: str, page: int | None) -> str:
     return source + (f", page {page}" if page else "")
 
 
-def _print_sources(answer) -> None:  # noqa: ANN001 - app.qa.Answer
-    """After the streamed text: what the answer check decided."""
-    if answer.reason == "not_found":  # the streamed text was the model's; this replaces it
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+
+def _same_text(streamed: str, checked: str) -> bool:
+    """Whether the checked answer says what was streamed (the check may only add, move or
+    drop ``[n]`` markers)."""
+    return " ".join(_MARKER.sub("", streamed).split()) == " ".join(_MARKER.sub("", checked).split())
+
+
+def _print_answer(stream, live: bool) -> None:  # noqa: ANN001 - app.qa.AnswerStream
+    """The answer, then what the check decided. On a terminal (``live``) the model's text is
+    shown as it is written; when the check changes it (not found in the documents, a
+    withheld planted instruction, a second try that is shown only once checked), the checked
+    answer follows, marked as such. Piped, only the checked answer is printed."""
+    streamed = ""
+    for token in stream:
+        streamed += token
+        if live:
+            print(token, end="", flush=True)
+    answer = stream.result()
+    if live and streamed:
+        print()
+    if not live or not _same_text(streamed, answer.text):
+        if live and streamed.strip():
+            print("\nChecked against the documents:")
         print(answer.text)
+    _print_sources(answer)
+
+
+def _print_sources(answer) -> None:  # noqa: ANN001 - app.qa.Answer
+    """After the answer: what the answer check decided."""
     for sentence in answer.unsupported:
         print(f"  not found in the documents: {sentence}")
     if answer.passages:
@@ -74,14 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.batch or args.json:
                 _print_json(services.qa.ask(question))
             else:
-                stream = services.qa.ask_stream(question)
-                for token in stream:  # stream to the terminal as the model writes
-                    print(token, end="", flush=True)
-                answer = stream.result()
-                print()
-                if answer.withheld:  # the stream stopped where a planted instruction began
-                    print(answer.text)
-                _print_sources(answer)
+                _print_answer(services.qa.ask_stream(question), sys.stdout.isatty())
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

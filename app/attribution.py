@@ -1250,11 +1250,12 @@ def answers_question(
     embedder: Embedder | Callable[[list[str]], list[list[float]]],
 ) -> bool:
     """Whether the answer's first claim is supported and about what the question asks: it
-    has more than half of the question's subject words, or its quote holds the resource
-    sentence closest to the question. Asked of an answer the model gave only when pressed
-    (``llm.press``): it must answer the question, not restate a rule that stands beside it
-    ("The garage also has 8 charging points" for "How much does a parking space in the
-    garage cost?")."""
+    has more than half of the question's subject words, or its quote holds, or stands next
+    to, the resource sentence closest to the question ("Spaces are rented monthly for EUR
+    35" after "The new building has an underground garage with 40 parking spaces"). Asked
+    of an answer the model gave only when pressed (``llm.press``): it must answer the
+    question, not restate a rule that stands further off ("The garage also has 8 charging
+    points" for "How much does a parking space in the garage cost?")."""
     first = next((s for s in attribution.sentences if s.checked != "skipped"), None)
     if first is None or first.quote is None:
         return False
@@ -1267,7 +1268,14 @@ def answers_question(
     if not flat:
         return False
     best = max(flat, key=lambda x: x.score)
-    return resources[best.n - 1].text[best.span.start : best.span.end] in first.quote
+    if best.n != first.n:
+        return False
+    start = resources[best.n - 1].text.find(first.quote)
+    if start < 0:
+        return False
+    end = start + len(first.quote)
+    quoted = [x.index for x in scored[best.n - 1] if start <= x.span.start and x.span.end <= end]
+    return bool(quoted) and min(quoted) - 1 <= best.index <= max(quoted) + 1
 
 
 def may_help(
