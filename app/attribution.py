@@ -492,7 +492,10 @@ class SentenceSupport:
     locate it in ``Attribution.text`` as shown, with its checked [n], so a UI can mark it. ``n`` is the
     supporting resource (None: unsupported), ``quote`` the supporting sentence(s), verbatim
     from that resource's text, ``score`` the match score (the best candidate's when
-    unsupported), ``cited`` the valid numbers the model wrote, ``reason`` why it failed.
+    unsupported), ``cited`` the valid numbers the model wrote, ``reason`` why it failed,
+    ``correction`` (unsupported only) what the passage gives for the subject the sentence
+    put another value on ("the passage gives EUR 220 for 'london', not EUR 170"), from any
+    window of the resources, not only the best one.
     """
 
     text: str
@@ -504,6 +507,7 @@ class SentenceSupport:
     start: int = 0
     end: int = 0
     reason: str | None = None
+    correction: str | None = None
 
     @property
     def supported(self) -> bool:
@@ -588,6 +592,9 @@ class Refusal:
     passages: tuple[Passage, ...]
     reason: Literal["not_found", "dont_know"]
     withheld: tuple[str, ...] = ()
+    # what the passages give for the subjects the withheld sentences put other values on
+    # (``SentenceSupport.correction``): what a second try is told (app.qa, llm.press.Revised)
+    corrections: tuple[str, ...] = ()
 
     @property
     def citations(self) -> tuple[CheckedCitation, ...]:
@@ -930,6 +937,9 @@ def _known_words(resources: Sequence[Resource], per_resource: list[list[_ResSent
     return words.union(*(tokenize(_about(r)) for r in resources))
 
 
+_BORROWED = "the passage gives "  # how ``_borrowed`` states what it found
+
+
 def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -> str | None:
     """The claim put one sentence's value on another sentence's subject: a subject word
     that the sentences holding the claim's numbers lack is found only in a sentence next to
@@ -966,7 +976,7 @@ def _borrowed(claim: _Claim, sents: list[_ResSentence], first: int, last: int) -
             own = {v for x in found for v in x.numbers - x.enumerator}
             values = ", ".join(sorted(describe(v) for v in own))
             claimed = ", ".join(sorted(describe(v) for v in claim.numbers))
-            return f"the passage gives {values} for {t!r}, not {claimed}"
+            return f"{_BORROWED}{values} for {t!r}, not {claimed}"
     return None
 
 
@@ -999,9 +1009,10 @@ def _window_facts(
 
 def _best_windows(
     claim: _Claim, scores: list[float], per_resource: list[list[_ResSentence]], offsets: list[int]
-) -> tuple[dict[int, _Window], _Window | None, str | None]:
+) -> tuple[dict[int, _Window], _Window | None, str | None, str | None]:
     """The best passing window per resource; the best window overall (passing or not) and
-    why that one failed.
+    why that one failed; and the first window's finding that the claim put a value on
+    another subject (``_borrowed``), whichever window it came from.
 
     A window is a resource sentence alone or with its neighbour before or after; it scores
     as its better sentence, and on equal scores the single sentence comes first, so a
@@ -1009,6 +1020,7 @@ def _best_windows(
     """
     passing: dict[int, _Window] = {}
     best_fail: tuple[_Window, str] | None = None
+    correction: str | None = None
     for r, sents in enumerate(per_resource):
         base = offsets[r]
         candidates = []
@@ -1026,14 +1038,16 @@ def _best_windows(
             if reason is None:
                 passing[r + 1] = window
                 break
+            if correction is None and reason.startswith(_BORROWED):
+                correction = reason
             if best_fail is None or window.score > best_fail[0].score + 1e-9:
                 best_fail = (window, reason)
     best = max(passing.values(), key=lambda w: w.score, default=None)
     if best is not None:
-        return passing, best, None
+        return passing, best, None, None
     if best_fail is None:
-        return passing, None, None
-    return passing, best_fail[0], best_fail[1]
+        return passing, None, None, correction
+    return passing, best_fail[0], best_fail[1], correction
 
 
 def _quote(resource: Resource, sents: list[_ResSentence], window: _Window) -> str:
@@ -1087,14 +1101,14 @@ def attribute(
         cursor = claim.span.end
         pieces.append(gap)
         out_len += len(gap)
-        chosen, best, reason, checked = None, None, None, "skipped"
+        chosen, best, reason, checked, correction = None, None, None, "skipped", None
         if claim.is_claim:
             scores = [
                 VECTOR_WEIGHT * cos[k][j]
                 + (1 - VECTOR_WEIGHT) * _token_similarity(claim.tokens, s.tokens)
                 for j, s in enumerate(flat)
             ]
-            passing, best, reason = _best_windows(claim, scores, per_resource, offsets)
+            passing, best, reason, correction = _best_windows(claim, scores, per_resource, offsets)
             chosen = next((passing[n] for n in claim.cited if n in passing), None)
             if chosen is not None:
                 checked = "kept"
@@ -1121,7 +1135,16 @@ def attribute(
                 why = reason or "no resource to compare with"
             score = best.score if best else 0.0
             support = SentenceSupport(
-                claim.text, None, None, score, claim.cited, checked, start, out_len, why
+                claim.text,
+                None,
+                None,
+                score,
+                claim.cited,
+                checked,
+                start,
+                out_len,
+                why,
+                correction,
             )
         supports.append(support)
     text = ("".join(pieces) + _CITE.sub("", answer[cursor:])).rstrip()
@@ -1184,8 +1207,14 @@ def _closest(
 
 def not_found(attribution: Attribution) -> Refusal:
     """The refusal that replaces an answer none of whose sentences is supported."""
+    corrections = tuple(dict.fromkeys(s.correction for s in attribution.sentences if s.correction))
     return Refusal(
-        NOT_FOUND, CLOSEST_LEAD, attribution.closest, "not_found", attribution.unsupported
+        NOT_FOUND,
+        CLOSEST_LEAD,
+        attribution.closest,
+        "not_found",
+        attribution.unsupported,
+        corrections,
     )
 
 

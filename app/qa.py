@@ -11,7 +11,7 @@ supported sentence becomes a refusal that shows the closest passages.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from app import conflicts as conflicts_
@@ -28,7 +28,8 @@ from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
 from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
-from llm.prompt import I_DONT_KNOW, build_prompt
+from llm.press import Revised
+from llm.prompt import I_DONT_KNOW, build_prompt, build_revision
 from llm.queue import Ticket
 from retrieval.types import Embedder, Hit, Retriever
 
@@ -61,6 +62,11 @@ class Answer:
     # the model said "I don't know", was asked again (llm.press) and this answer passed the
     # check and answers the question (a pressed answer that did not is a refusal, not this)
     pressed: bool = False
+    # the check found that the model's first answer gave one subject's value to another;
+    # told what the passage gives, the model answered again and this answer passed the check
+    # and answers the question (``first_try`` keeps the first answer for the record)
+    revised: bool = False
+    first_try: str | None = None
 
     def to_json(self) -> dict:
         out = {
@@ -85,6 +91,9 @@ class Answer:
             out["withheld"] = True
         if self.pressed:  # likewise: a second try after "I don't know" (llm.press)
             out["pressed"] = True
+        if self.revised:  # likewise: a second try after the check (llm.press.Revised)
+            out["revised"] = True
+            out["first_try"] = self.first_try
         return out
 
 
@@ -125,6 +134,7 @@ class AnswerStream:
         self._answer: Answer | None = None
         self._markers = guard.planted_markers((h.text for h in hits), question)
         self._shown = 0  # characters of the raw text already yielded
+        self._first_try: str | None = None  # the first answer, when the model answers again
 
     @property
     def preview(self) -> Passage | None:
@@ -147,9 +157,12 @@ class AnswerStream:
         for token in self._tokens:
             if self._first_token_s is None:
                 self._first_token_s = time.perf_counter() - self._started
+            if self.revising and self._first_try is None:  # the second try begins
+                self._first_try, self._parts, raw = "".join(self._parts), [], ""
+                yield ""  # nothing to show; a front end may say that the answer is re-asked
             self._parts.append(token)
             raw += token
-            if self.pressing:  # shown only once checked: see result()
+            if self.pressing or self.revising:  # shown only once checked: see result()
                 continue
             safe = guard.shown_text(raw, self._markers)
             if safe == guard.WITHHELD:  # stop generating; show none of it
@@ -160,11 +173,19 @@ class AnswerStream:
             if len(safe) > self._shown:
                 yield safe[self._shown :]
                 self._shown = len(safe)
-        if self.pressing:
+        if self.pressing or self.revising:
             return
         if len(raw) > self._shown and not guard.repeats_marker(raw, self._markers):
             yield raw[self._shown :]  # a held-back tail that turned out not to be a marker
             self._shown = len(raw)
+
+    @property
+    def revising(self) -> bool:
+        """The check found that the model's answer gave one subject's value to another, and
+        the model is answering again, told what the passage gives (``llm.press.Revised``):
+        that answer is not streamed; ``result()`` has it, if the check supports it and it
+        answers the question, or else the first answer's refusal."""
+        return bool(getattr(self._tokens, "revised", False))
 
     @property
     def pressing(self) -> bool:
@@ -219,12 +240,14 @@ class AnswerStream:
             )
 
         checked = check(raw)
-        pressed = self.pressing
-        if pressed and not (
-            isinstance(checked, Attribution)
-            and answers_question(checked, self.question, self.hits, embedder)
-        ):  # the model's own "I don't know" stands
+        pressed, revised = self.pressing, self._first_try is not None
+        answers = isinstance(checked, Attribution) and answers_question(
+            checked, self.question, self.hits, embedder
+        )
+        if pressed and not answers:  # the model's own "I don't know" stands
             checked, pressed = check(I_DONT_KNOW), False
+        if revised and not answers:  # the first answer's refusal stands
+            checked, revised = check(self._first_try or ""), False
         now = time.perf_counter()
         timings["check"] = now - checking
         timings["total"] = now - self._started
@@ -249,6 +272,8 @@ class AnswerStream:
             unsupported=list(checked.unsupported),
             sentences=list(checked.sentences),
             pressed=pressed,
+            revised=revised,
+            first_try=(self._first_try or "").strip() if revised else None,
         )
 
 
@@ -279,11 +304,14 @@ class QAService:
         embedder: Embedder | None = None,
         context_tokens: int | None = None,
         press: bool = True,
+        revise: bool = True,
     ) -> None:
         """``embedder``: for the answer check and the prompt's excerpts (default: the
         retriever's). ``context_tokens``: budget for the resources in the prompt, filled
         with the sentences that matter for the question (None: whole chunks). ``press``:
-        when the backend can (``llm.press``), a model "I don't know" is asked once more."""
+        when the backend can (``llm.press``), a model "I don't know" is asked once more.
+        ``revise``: when the check finds that an answer gave one subject's value to another,
+        the model is told what the passage gives and asked once more (``llm.press.Revised``)."""
         self.retriever, self.llm, self.top_k = retriever, llm, top_k
         self.prompt = prompt  # a name in llm.prompt.PROMPTS
         self.condense_with_model = condense_with_model
@@ -292,7 +320,7 @@ class QAService:
             raise ValueError("QAService needs an embedder for the answer check")
         self.embedder = CachedEmbedder(embedder)
         self.context_tokens = context_tokens
-        self.press = press
+        self.press, self.revise = press, revise
         self.embed = self.embedder.embed  # to compare resources' sentences
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
@@ -322,14 +350,23 @@ class QAService:
         # an older sentence a newer resource changes says so where the model reads it
         shown = conflicts_.mark_replaced(excerpts.resources, hits, found)
         prompt = build_prompt(question, shown, self.prompt)
-        if self.press and getattr(self.llm, "presses", False):
-            # a model "I don't know" is asked again (llm.press); _finish keeps the second
-            # answer only when the check supports it and it answers the question. Asked
-            # whenever resources passed the floor: the check, not a similarity, decides
-            # (dev q55's answer stands in a resource at cosine 0.41)
-            tokens = self.llm.stream(prompt, press=True)  # type: ignore[call-arg]
+        # a model "I don't know" is asked again (llm.press); _finish keeps the second
+        # answer only when the check supports it and it answers the question. Asked
+        # whenever resources passed the floor: the check, not a similarity, decides
+        # (dev q55's answer stands in a resource at cosine 0.41)
+        options = {"press": True} if self.press and getattr(self.llm, "presses", False) else {}
+        revise = self._reviser(question, hits, prompt) if self.revise else None
+        if revise is None:
+            tokens = self.llm.stream(prompt, **options)
+        elif getattr(self.llm, "revises", False):  # llm.queue: both tries in one turn
+            tokens = self.llm.stream(prompt, revise=revise, **options)  # type: ignore[call-arg]
         else:
-            tokens = self.llm.stream(prompt)
+
+            def again(text: str) -> Callable[[], Iterator[str]] | None:
+                second = revise(text)
+                return None if second is None else lambda: self.llm.stream(second)
+
+            tokens = Revised(lambda: self.llm.stream(prompt, **options), again)
         return AnswerStream(
             question,
             hits,
@@ -341,6 +378,22 @@ class QAService:
             excerpts=excerpts,
             conflicts=found,
         )
+
+    def _reviser(self, question: str, hits: list[Hit], prompt: str) -> Callable[[str], str | None]:
+        """Given the model's first answer, the prompt of a second try, or None: a second try
+        only when the check finds no sentence supported and what the passage gives for a
+        subject the answer put another value on (``Refusal.corrections``)."""
+        embedder = self.embedder
+
+        def revise(first: str) -> str | None:
+            checked = check_answer(
+                first, question, hits, embedder, min_similarity=CONFIDENT_SIMILARITY
+            )
+            if isinstance(checked, Refusal) and checked.corrections:
+                return build_revision(prompt, first, checked.corrections)
+            return None
+
+        return revise
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         return self.ask_stream(question, history).result()

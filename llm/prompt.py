@@ -123,3 +123,19 @@ def build_prompt(question: str, hits: Sequence[Resource], variant: str = "icl") 
         ) from None
     resources = "\n\n".join(format_resource(n, h) for n, h in enumerate(hits, start=1))
     return template.format(question=question.strip(), resources=resources)
+
+
+# A second try after the answer check found that the first answer gave one subject's value
+# to another (app.attribution's ``correction``, app.qa): the same prompt, so a backend that
+# keeps the prompt it has just read (llama.cpp) reads only the lines added.
+REVISION_TEMPLATE = """{prompt}
+
+A first answer was: "{answer}"
+Checked against the resources, it is wrong: {corrections}. Answer the question again, using only the resources."""
+
+
+def build_revision(prompt: str, answer: str, corrections: Sequence[str]) -> str:
+    """``prompt`` followed by the first ``answer`` and what the check found wrong in it."""
+    return REVISION_TEMPLATE.format(
+        prompt=prompt, answer=" ".join(answer.split()), corrections="; ".join(corrections)
+    )

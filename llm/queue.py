@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 from llm.base import LLM
 from llm.errors import LLMError
+from llm.press import Revised
 
 TIMEOUT_HINT = "RAG_ANSWER_TIMEOUT_S"
 
@@ -111,6 +112,16 @@ class QueuedAnswer(Iterator[str]):
         """The backend's answer is a second try after "I don't know" (``llm.press``)."""
         return bool(getattr(self._inner, "pressed", False))
 
+    @property
+    def revised(self) -> bool:
+        """The tokens now coming are a second try after the check (``llm.press.Revised``)."""
+        return bool(getattr(self._inner, "revised", False))
+
+    @property
+    def first_text(self) -> str:
+        """The first try's text, once ``revised``."""
+        return str(getattr(self._inner, "first_text", ""))
+
     def __iter__(self) -> QueuedAnswer:
         return self
 
@@ -175,15 +186,33 @@ class QueuedLLM:
         self.inner, self.queue, self.answer_timeout_s = inner, queue, answer_timeout_s
         self.name = inner.name
 
+    revises = True  # stream(..., revise=): see llm.press.Revised
+
     def stream(
-        self, prompt: str, *, max_tokens: int | None = None, press: bool = False
+        self,
+        prompt: str,
+        *,
+        max_tokens: int | None = None,
+        press: bool = False,
+        revise: Callable[[str], str | None] | None = None,
     ) -> QueuedAnswer:
-        """``press`` (only for a backend that ``presses``, see ``llm.press``): both tries
-        are one turn in the queue."""
+        """``press`` (only for a backend that ``presses``, see ``llm.press``) and ``revise``
+        (given the first try's text, the prompt of a second try or None; ``llm.press.
+        Revised``): all tries are one turn in the queue."""
         ticket = self.queue.join() if self.queue is not None else None
         options = {"press": True} if press else {}
+
+        def first() -> Iterator[str]:
+            return self.inner.stream(prompt, max_tokens=max_tokens, **options)
+
+        def again(text: str) -> Callable[[], Iterator[str]] | None:
+            second = revise(text) if revise is not None else None
+            if second is None:
+                return None
+            return lambda: self.inner.stream(second, max_tokens=max_tokens)
+
         return QueuedAnswer(
-            lambda: self.inner.stream(prompt, max_tokens=max_tokens, **options),
+            first if revise is None else lambda: Revised(first, again),
             ticket,
             self.answer_timeout_s,
         )

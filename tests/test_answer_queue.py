@@ -77,6 +77,21 @@ def test_answers_start_in_the_order_asked_and_positions_count_down():
     assert len(llm.queue) == 0
 
 
+def test_a_second_try_after_the_check_is_in_the_same_turn():
+    slow = SlowLLM(tokens=2, delay=0.01)
+    llm = QueuedLLM(slow, queue=AnswerQueue())
+    between: list[int | None] = []
+    first = llm.stream("p0", revise=lambda text: between.append(second.ticket.ahead) or "p0b")
+    second = llm.stream("p1")
+    text = "".join(first)
+    assert text == "p0-0 p0-1 p0b-0 p0b-1 " and first.revised
+    assert first.first_text == "p0-0 p0-1 "
+    assert between == [1]  # the next question still waited while the check asked again
+    assert second.ticket.ahead == 0  # the turn passed on once both tries were done
+    list(second)
+    assert [prompt for prompt, _, _ in slow.runs] == ["p0", "p0b", "p1"]
+
+
 def test_a_stop_or_an_abandoned_answer_frees_the_model_at_once():
     slow = SlowLLM(tokens=50, delay=0.02)
     llm = QueuedLLM(slow, queue=AnswerQueue())

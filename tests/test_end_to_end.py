@@ -57,3 +57,19 @@ def test_the_model_pressed_after_i_dont_know_answers_without_it(embedded_llm):
     text = "".join(stream).strip()
     assert stream.pressed
     assert text and not text.startswith("I")
+
+
+def test_the_model_told_what_the_passage_gives_answers_again_with_it(qa, embedded_llm):
+    """``llm.press.Revised`` on the real model: dev q25's first answer gave London the cap
+    of Germany (EUR 170); with the check's finding added to the prompt it answers 220."""
+    from llm.prompt import build_prompt, build_revision
+
+    question = "What is the hotel limit per night in London?"
+    prompt = build_prompt(question, qa.retriever.search(question, 5))
+    again = build_revision(
+        prompt,
+        "The hotel limit per night in London is EUR 170.",
+        ["the passage gives 220 for 'london', not 170"],
+    )
+    text = "".join(embedded_llm.stream(again, max_tokens=60))
+    assert "220" in text, text

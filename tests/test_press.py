@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from app.qa import QAService
-from llm.press import Pressed
+from llm.press import Pressed, Revised
+from tests.conftest import ScriptedLLM
 
 
 def tokens(text: str) -> Iterator[str]:
@@ -107,3 +108,76 @@ def test_no_press_without_resources_or_when_switched_off(sample_index):
         "How much does a parking space in the new office garage cost per month?"
     )
     assert llm.pressed_asks == 0
+
+
+# ---- a second try after the answer check (llm.press.Revised) ------------------------------
+def test_revised_streams_the_first_try_then_flags_the_second():
+    asked: list[str] = []
+
+    def revise(text: str):
+        asked.append(text)
+        return lambda: tokens("EUR 220.")
+
+    tries = Revised(lambda: tokens("EUR 170."), revise)
+    seen = []
+    for token in tries:
+        seen.append((token, tries.revised))
+    assert [t for t, _ in seen] == ["EUR ", "170. ", "EUR ", "220. "]
+    assert [r for _, r in seen] == [False, False, True, True]  # flagged before the second
+    assert asked == ["EUR 170. "] and tries.first_text == "EUR 170. "
+
+
+def test_no_second_try_when_the_check_asks_none_or_the_first_was_pressed():
+    tries = Revised(lambda: tokens("EUR 35."), lambda text: None)
+    assert "".join(tries) == "EUR 35. " and not tries.revised
+    asked = []
+    pressed = Revised(
+        lambda: Pressed(lambda: tokens("I don't know."), lambda: tokens("EUR 35.")),
+        lambda text: asked.append(text) or (lambda: tokens("x")),
+    )
+    assert "".join(pressed) == "EUR 35. " and pressed.pressed and not pressed.revised
+    assert asked == []  # a pressed answer has had its second try
+
+
+LONDON_Q = "What is the hotel limit per night in London?"
+
+
+def test_a_value_given_to_the_wrong_subject_is_asked_again_and_corrected(sample_index):
+    # dev q25 as the embedded model answered it: 170 is the cap for Germany and Austria
+    llm = ScriptedLLM(
+        "The hotel limit per night in London is EUR 170 [1].",
+        "The hotel limit per night in London is EUR 220 [1].",
+    )
+    answer = QAService(sample_index.retriever(), llm).ask(LONDON_Q)
+    assert len(llm.prompts) == 2
+    first_prompt, second_prompt = llm.prompts
+    assert second_prompt.startswith(first_prompt)  # the same prompt, then the finding
+    assert "EUR 170" in second_prompt.removeprefix(first_prompt)
+    assert "220 for 'london', not 170" in second_prompt  # what the passage gives London
+    assert not answer.refused and answer.revised
+    assert "EUR 220" in answer.text and answer.first_try.startswith("The hotel limit")
+    assert [c.source for c in answer.citations] == ["memo_2026-10_travel_rates.txt"]
+    assert "220" in answer.citations[0].quote
+    assert answer.to_json()["revised"] is True
+
+
+def test_a_second_try_the_check_does_not_support_leaves_the_refusal(sample_index):
+    llm = ScriptedLLM(
+        "The hotel limit per night in London is EUR 170.",
+        "The hotel limit per night in London is EUR 300.",
+    )
+    answer = QAService(sample_index.retriever(), llm).ask(LONDON_Q)
+    assert len(llm.prompts) == 2
+    assert answer.refused and answer.reason == "not_found" and not answer.revised
+    assert "EUR 300" not in answer.text
+    assert answer.unsupported == ["The hotel limit per night in London is EUR 170."]
+
+
+def test_no_second_try_for_an_invented_value_or_when_switched_off(sample_index):
+    # a number no passage has: nothing to tell the model, so nothing is asked again
+    llm = ScriptedLLM("The hotel limit per night in London is EUR 999.")
+    answer = QAService(sample_index.retriever(), llm).ask(LONDON_Q)
+    assert len(llm.prompts) == 1 and answer.refused and not answer.revised
+    llm = ScriptedLLM("The hotel limit per night in London is EUR 170.")
+    QAService(sample_index.retriever(), llm, revise=False).ask(LONDON_Q)
+    assert len(llm.prompts) == 1

@@ -123,3 +123,20 @@ def test_an_answer_given_on_the_second_try_says_so(services):
     assert not at.exception
     assert at.session_state["history"][0]["answer"]["pressed"] is True
     assert any('first answered "I don\'t know"' in c.value for c in at.caption)
+
+
+def test_an_answer_given_again_after_the_check_says_so(services):
+    # dev q25: 170 is Germany's cap; told that the passage gives London 220, the model
+    # answers again, and the chat shows the checked second answer with the first one named
+    services.llm = services.qa.llm = ScriptedLLM(
+        "The hotel limit per night in London is EUR 170.",
+        "The hotel limit per night in London is EUR 220.",
+    )
+    at = _start(services)
+    at.chat_input[0].set_value("What is the hotel limit per night in London?").run()
+    assert not at.exception
+    answer = at.session_state["history"][0]["answer"]
+    assert answer["revised"] is True and "EUR 220" in answer["answer"]
+    assert answer["first_try"] == "The hotel limit per night in London is EUR 170."
+    assert any("first answer gave a figure" in c.value and "EUR 170" in c.value for c in at.caption)
+    assert any("EUR 220" in m.value for m in at.markdown)

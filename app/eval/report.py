@@ -60,6 +60,8 @@ ANSWER_ROWS = [
     ("... before the answer check: answerable refused", "before_check_refused_answerable"),
     ("answerable answered on a second try (llm.press)", "pressed_answerable"),
     ("unanswerable answered on a second try (llm.press)", "pressed_unanswerable"),
+    ("answerable answered again after the check (llm.press.Revised)", "revised_answerable"),
+    ("unanswerable answered again after the check", "revised_unanswerable"),
     (
         "... before the check: resources listed on the expected source",
         "before_check_citation_precision",

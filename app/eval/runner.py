@@ -213,6 +213,7 @@ class AnswerResult:
     # markers stripped): ``bench.recheck_answers`` replays them
     withheld: tuple[str, ...] = ()
     pressed: bool = False  # answered on the second try after "I don't know" (llm.press)
+    revised: bool = False  # answered again after the check found a value on the wrong subject
 
 
 def judge_answer(llm: LLM, item: QAItem, answer: str) -> bool | None:
@@ -269,6 +270,7 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
         refused_before_check=answer.refused and answer.reason in ("no_hits", "dont_know"),
         withheld=tuple(answer.unsupported) if answer.reason == "not_found" else (),
         pressed=answer.pressed,
+        revised=answer.revised,
         given_precision=given_precision,
         conflict_correct=conflict_correct,
         text=answer.text,
@@ -359,6 +361,8 @@ def summarize_answers(items: Sequence[QAItem], results: Sequence[AnswerResult]) 
         "before_check_refused_answerable": share(r.refused_before_check for r in answerable),
         "pressed_answerable": share(r.pressed for r in answerable),
         "pressed_unanswerable": share(r.pressed for r in unanswerable),
+        "revised_answerable": share(r.revised for r in answerable),
+        "revised_unanswerable": share(r.revised for r in unanswerable),
         "before_check_citation_precision": metrics.mean(r.given_precision for r in answered),
     }
     for name in ("retrieval", "first_token", "total", "check"):

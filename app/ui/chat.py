@@ -35,6 +35,9 @@ def _quote(text: str, where: str) -> None:
     st.markdown(f"> {inert_markdown(text)}  \n> — {inert_markdown(where)}")
 
 
+REVISING = "That does not match the documents: checking them and asking the model again…"
+
+
 def _answer_markdown(answer: dict) -> str:
     """The answer's text; sentences no resource supports are muted and marked."""
     text = answer["answer"]
@@ -102,6 +105,13 @@ def _show_details(services: Services, answer: dict) -> None:
         for c in answer.get("citations") or []:
             st.caption(inert_markdown(f"[{c['n']}] {source_label(c)}"))
         return
+    if answer.get("revised"):  # llm.press.Revised: say so, with the first answer
+        st.caption(
+            "The model's first answer gave a figure the documents give for something else "
+            f"(“{inert_markdown(answer.get('first_try') or '')}”). Told what the documents "
+            "say, it answered again; the check found this answer in the documents (see the "
+            "quotes)."
+        )
     if answer.get("pressed"):  # llm.press: say so, the person may weigh it
         st.caption(
             'The model first answered "I don\'t know"; asked again, it gave this answer, '
@@ -185,6 +195,9 @@ def _answer(services: Services, question: str, history: list[dict], *, key: str)
         text = ""
         for token in stream:  # already checked by app.guard (see app.qa.AnswerStream)
             text += token
+            if stream.revising:  # the check found a value on the wrong subject: asked again
+                placeholder.markdown(f"~~{inert_markdown(text)}~~\n\n*{REVISING}*")
+                continue
             placeholder.markdown(inert_markdown(text) + " ▌")
         answer = stream.result().to_json()
     finally:
