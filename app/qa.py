@@ -122,9 +122,12 @@ class AnswerStream:
         embedder: Embedder | None = None,
         excerpts: Excerpts | None = None,
         conflicts: Sequence[conflicts_.Conflict] = (),
+        checked: dict[str, Attribution | Refusal] | None = None,
     ) -> None:
         self.question, self.hits = question, hits
         self.conflicts = list(conflicts)
+        # answers already checked (by QAService's reviser, inside the model's turn), by text
+        self._checked = checked if checked is not None else {}
         self._tokens, self._fixed = tokens, fixed_text
         self._embedder = embedder
         self.excerpts = excerpts
@@ -235,19 +238,22 @@ class AnswerStream:
         embedder = self._embedder
 
         def check(text: str) -> Attribution | Refusal:
-            return check_answer(
-                text, self.question, self.hits, embedder, min_similarity=CONFIDENT_SIMILARITY
-            )
+            if text not in self._checked:
+                self._checked[text] = check_answer(
+                    text, self.question, self.hits, embedder, min_similarity=CONFIDENT_SIMILARITY
+                )
+            return self._checked[text]
 
         checked = check(raw)
         pressed, revised = self.pressing, self._first_try is not None
-        answers = isinstance(checked, Attribution) and answers_question(
-            checked, self.question, self.hits, embedder
-        )
-        if pressed and not answers:  # the model's own "I don't know" stands
-            checked, pressed = check(I_DONT_KNOW), False
-        if revised and not answers:  # the first answer's refusal stands
-            checked, revised = check(self._first_try or ""), False
+        if (pressed or revised) and not (
+            isinstance(checked, Attribution)
+            and answers_question(checked, self.question, self.hits, embedder)
+        ):  # a second try that is not a supported answer to the question: the first stands
+            if pressed:  # the model's own "I don't know"
+                checked, pressed = check(I_DONT_KNOW), False
+            else:  # the first answer's refusal
+                checked, revised = check(self._first_try or ""), False
         now = time.perf_counter()
         timings["check"] = now - checking
         timings["total"] = now - self._started
@@ -355,7 +361,8 @@ class QAService:
         # whenever resources passed the floor: the check, not a similarity, decides
         # (dev q55's answer stands in a resource at cosine 0.41)
         options = {"press": True} if self.press and getattr(self.llm, "presses", False) else {}
-        revise = self._reviser(question, hits, prompt) if self.revise else None
+        checked: dict[str, Attribution | Refusal] = {}  # the reviser's checks, reused after
+        revise = self._reviser(question, hits, prompt, checked) if self.revise else None
         if revise is None:
             tokens = self.llm.stream(prompt, **options)
         elif getattr(self.llm, "revises", False):  # llm.queue: both tries in one turn
@@ -377,20 +384,28 @@ class QAService:
             embedder=self.embedder,
             excerpts=excerpts,
             conflicts=found,
+            checked=checked,
         )
 
-    def _reviser(self, question: str, hits: list[Hit], prompt: str) -> Callable[[str], str | None]:
+    def _reviser(
+        self,
+        question: str,
+        hits: list[Hit],
+        prompt: str,
+        checked: dict[str, Attribution | Refusal],
+    ) -> Callable[[str], str | None]:
         """Given the model's first answer, the prompt of a second try, or None: a second try
         only when the check finds no sentence supported and what the passage gives for a
-        subject the answer put another value on (``Refusal.corrections``)."""
+        subject the answer put another value on (``Refusal.corrections``). The check's
+        result goes into ``checked`` (by text), so the answer is not checked twice."""
         embedder = self.embedder
 
         def revise(first: str) -> str | None:
-            checked = check_answer(
+            result = checked[first] = check_answer(
                 first, question, hits, embedder, min_similarity=CONFIDENT_SIMILARITY
             )
-            if isinstance(checked, Refusal) and checked.corrections:
-                return build_revision(prompt, first, checked.corrections)
+            if isinstance(result, Refusal) and result.corrections:
+                return build_revision(prompt, first, result.corrections)
             return None
 
         return revise

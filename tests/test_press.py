@@ -181,3 +181,19 @@ def test_no_second_try_for_an_invented_value_or_when_switched_off(sample_index):
     llm = ScriptedLLM("The hotel limit per night in London is EUR 170.")
     QAService(sample_index.retriever(), llm, revise=False).ask(LONDON_Q)
     assert len(llm.prompts) == 1
+
+
+def test_an_answer_is_checked_once_though_the_reviser_checks_it_in_the_turn(
+    sample_index, monkeypatch
+):
+    import app.qa
+
+    calls: list[str] = []
+    real = app.qa.check_answer
+    monkeypatch.setattr(
+        app.qa, "check_answer", lambda text, *a, **k: calls.append(text) or real(text, *a, **k)
+    )
+    llm = ScriptedLLM("The hotel cap in high-cost cities such as London is EUR 220 per night.")
+    answer = QAService(sample_index.retriever(), llm).ask(LONDON_Q)
+    assert not answer.refused and not answer.revised
+    assert len(calls) == 1  # the reviser's check, reused by result()
