@@ -595,6 +595,9 @@ class Refusal:
     # what the passages give for the subjects the withheld sentences put other values on
     # (``SentenceSupport.correction``): what a second try is told (app.qa, llm.press.Revised)
     corrections: tuple[str, ...] = ()
+    # a withheld sentence stops where its value should be ("... is [1].": the model put the
+    # marker where the answer belongs); a second try may be asked without markers (app.qa)
+    incomplete: bool = False
 
     @property
     def citations(self) -> tuple[CheckedCitation, ...]:
@@ -893,12 +896,15 @@ def _claims(answer: str, n_resources: int) -> list[_Claim]:
     return claims
 
 
+STOPS_BEFORE_VALUE = "the sentence stops before its value"
+
+
 def _check_window(
     claim: _Claim, sents: list[_ResSentence], first: int, last: int, score: float
 ) -> str | None:
     """Why the window does not support the claim, or None when it does."""
     if claim.incomplete:
-        return "the sentence stops before its value"
+        return STOPS_BEFORE_VALUE
     have, subject = _window_facts(sents, first, last)
     missing = sorted(describe(x) for x in claim.numbers - have)
     if missing:
@@ -1215,6 +1221,7 @@ def not_found(attribution: Attribution) -> Refusal:
         "not_found",
         attribution.unsupported,
         corrections,
+        any(s.reason == STOPS_BEFORE_VALUE for s in attribution.sentences),
     )
 
 

@@ -28,7 +28,7 @@ from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
 from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
-from llm.press import Revised
+from llm.press import Retry, Revised
 from llm.prompt import I_DONT_KNOW, build_prompt, build_revision
 from llm.queue import Ticket
 from retrieval.types import Embedder, Hit, Retriever
@@ -370,8 +370,10 @@ class QAService:
         else:
 
             def again(text: str) -> Callable[[], Iterator[str]] | None:
-                second = revise(text)
-                return None if second is None else lambda: self.llm.stream(second)
+                retry = revise(text)
+                if retry is None:
+                    return None
+                return lambda: self.llm.stream(retry.prompt, **retry.options())
 
             tokens = Revised(lambda: self.llm.stream(prompt, **options), again)
         return AnswerStream(
@@ -393,19 +395,26 @@ class QAService:
         hits: list[Hit],
         prompt: str,
         checked: dict[str, Attribution | Refusal],
-    ) -> Callable[[str], str | None]:
-        """Given the model's first answer, the prompt of a second try, or None: a second try
-        only when the check finds no sentence supported and what the passage gives for a
-        subject the answer put another value on (``Refusal.corrections``). The check's
-        result goes into ``checked`` (by text), so the answer is not checked twice."""
+    ) -> Callable[[str], Retry | None]:
+        """Given the model's first answer, a second try, or None. A second try only when
+        the check finds no sentence supported and either what the passage gives for a
+        subject the answer put another value on (``Refusal.corrections``: the model is told)
+        or a sentence that stops where its value should be ("... is [1].": asked again with
+        "[" not allowed, when the backend ``bans_markers``). The check's result goes into
+        ``checked`` (by text), so the answer is not checked twice."""
         embedder = self.embedder
+        bans_markers = bool(getattr(self.llm, "bans_markers", False))
 
-        def revise(first: str) -> str | None:
+        def revise(first: str) -> Retry | None:
             result = checked[first] = check_answer(
                 first, question, hits, embedder, min_similarity=CONFIDENT_SIMILARITY
             )
-            if isinstance(result, Refusal) and result.corrections:
-                return build_revision(prompt, first, result.corrections)
+            if not isinstance(result, Refusal):
+                return None
+            if result.corrections:
+                return Retry(build_revision(prompt, first, result.corrections))
+            if result.incomplete and bans_markers:
+                return Retry(prompt, ban_markers=True)
             return None
 
         return revise

@@ -91,6 +91,7 @@ class EmbeddedLLM:
         self._temperature = temperature
         self._threads = threads or os.cpu_count() or 1
         self._llama = None
+        self._markers: list[int] | None = None  # tokens with "[" (ban_markers)
         self._lock = threading.Lock()  # one llama.cpp context serves one generation at a time
 
     def _model(self):  # noqa: ANN202 - llama_cpp.Llama, imported lazily
@@ -116,31 +117,56 @@ class EmbeddedLLM:
             self._model()
 
     presses = True  # stream(..., press=True): see llm.press
+    bans_markers = True  # stream(..., ban_markers=True): see llm.press.Retry
 
     def stream(
-        self, prompt: str, *, max_tokens: int | None = None, press: bool = False
+        self,
+        prompt: str,
+        *,
+        max_tokens: int | None = None,
+        press: bool = False,
+        ban_markers: bool = False,
     ) -> Iterator[str]:
         """The answer's text as it is generated. ``press``: should the model answer "I don't
         know", it is asked once more with "I" not allowed as the first token, and the
-        iterator (``llm.press.Pressed``) says in ``pressed`` that it was."""
+        iterator (``llm.press.Pressed``) says in ``pressed`` that it was. ``ban_markers``:
+        no token with "[" is written (no "[1]"; the answer check cites)."""
         if not press:
-            return self._generate(prompt, max_tokens)
+            return self._generate(prompt, max_tokens, ban_markers=ban_markers)
         return Pressed(
-            lambda: self._generate(prompt, max_tokens),
-            lambda: self._generate(prompt, max_tokens, ban_refusal=True),
+            lambda: self._generate(prompt, max_tokens, ban_markers=ban_markers),
+            lambda: self._generate(prompt, max_tokens, ban_refusal=True, ban_markers=ban_markers),
         )
 
+    def _marker_tokens(self, model) -> list[int]:  # noqa: ANN001 - llama_cpp.Llama
+        """Every token whose text has "[" (about 560 of Qwen's 151k), found once."""
+        if self._markers is None:
+            self._markers = [
+                i for i in range(model.n_vocab()) if b"[" in model.detokenize([i], special=False)
+            ]
+        return self._markers
+
     def _generate(
-        self, prompt: str, max_tokens: int | None, *, ban_refusal: bool = False
+        self,
+        prompt: str,
+        max_tokens: int | None,
+        *,
+        ban_refusal: bool = False,
+        ban_markers: bool = False,
     ) -> Iterator[str]:
         with self._lock:
             model = self._model()
             options = {}
+            processors = []
             if ban_refusal:  # "I" and " I": how "I don't know" starts
+                starts = {model.tokenize(w, add_bos=False, special=False)[0] for w in (b"I", b" I")}
+                processors.append(_FirstTokenBan(starts))
+            if ban_markers:
+                processors.append(_Ban(self._marker_tokens(model)))
+            if processors:
                 from llama_cpp import LogitsProcessorList
 
-                starts = {model.tokenize(w, add_bos=False, special=False)[0] for w in (b"I", b" I")}
-                options["logits_processor"] = LogitsProcessorList([_FirstTokenBan(starts)])
+                options["logits_processor"] = LogitsProcessorList(processors)
             chunks = model.create_chat_completion(
                 messages=[{"role": "user", "content": prompt}],
                 max_tokens=max_tokens or self._max_new_tokens,
@@ -152,6 +178,17 @@ class EmbeddedLLM:
                 delta = chunk["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+
+class _Ban:
+    """A llama.cpp logits processor: none of ``tokens`` is ever generated."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+
+    def __call__(self, input_ids, scores):  # noqa: ANN001, ANN204 - numpy arrays
+        scores[self.tokens] = float("-inf")
+        return scores
 
 
 class _FirstTokenBan:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from llm.prompt import REFUSAL_PATTERN
 
@@ -83,6 +84,20 @@ def _close(tokens: Iterator[str]) -> None:
     close = getattr(tokens, "close", None)
     if close is not None:
         close()
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A second try after the check: its prompt, and whether "[" may not be written in it
+    (``ban_markers``, for a backend that ``bans_markers``: the model put "[1]" where the
+    value belongs, "The email address ... is [1].")."""
+
+    prompt: str
+    ban_markers: bool = False
+
+    def options(self) -> dict[str, bool]:
+        """What ``stream`` is given besides the prompt."""
+        return {"ban_markers": True} if self.ban_markers else {}
 
 
 class Revised(Iterator[str]):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 from llm.base import LLM
 from llm.errors import LLMError
-from llm.press import Revised
+from llm.press import Retry, Revised
 
 TIMEOUT_HINT = "RAG_ANSWER_TIMEOUT_S"
 
@@ -194,11 +194,11 @@ class QueuedLLM:
         *,
         max_tokens: int | None = None,
         press: bool = False,
-        revise: Callable[[str], str | None] | None = None,
+        revise: Callable[[str], Retry | None] | None = None,
     ) -> QueuedAnswer:
         """``press`` (only for a backend that ``presses``, see ``llm.press``) and ``revise``
-        (given the first try's text, the prompt of a second try or None; ``llm.press.
-        Revised``): all tries are one turn in the queue."""
+        (given the first try's text, a second try or None; ``llm.press.Revised``): all
+        tries are one turn in the queue."""
         ticket = self.queue.join() if self.queue is not None else None
         options = {"press": True} if press else {}
 
@@ -206,10 +206,10 @@ class QueuedLLM:
             return self.inner.stream(prompt, max_tokens=max_tokens, **options)
 
         def again(text: str) -> Callable[[], Iterator[str]] | None:
-            second = revise(text) if revise is not None else None
-            if second is None:
+            retry = revise(text) if revise is not None else None
+            if retry is None:
                 return None
-            return lambda: self.inner.stream(second, max_tokens=max_tokens)
+            return lambda: self.inner.stream(retry.prompt, max_tokens=max_tokens, **retry.options())
 
         return QueuedAnswer(
             first if revise is None else lambda: Revised(first, again),

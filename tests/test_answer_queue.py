@@ -19,6 +19,7 @@ from app.settings import load_settings
 from app.ui import queue_status
 from app.wiring import make_llm
 from llm.errors import LLMError
+from llm.press import Retry
 from llm.queue import AnswerQueue, QueuedLLM
 from retrieval.types import Hit
 from tests import ui_app
@@ -81,7 +82,9 @@ def test_a_second_try_after_the_check_is_in_the_same_turn():
     slow = SlowLLM(tokens=2, delay=0.01)
     llm = QueuedLLM(slow, queue=AnswerQueue())
     between: list[int | None] = []
-    first = llm.stream("p0", revise=lambda text: between.append(second.ticket.ahead) or "p0b")
+    first = llm.stream(
+        "p0", revise=lambda text: between.append(second.ticket.ahead) or Retry("p0b")
+    )
     second = llm.stream("p1")
     text = "".join(first)
     assert text == "p0-0 p0-1 p0b-0 p0b-1 " and first.revised

@@ -73,3 +73,13 @@ def test_the_model_told_what_the_passage_gives_answers_again_with_it(qa, embedde
     )
     text = "".join(embedded_llm.stream(again, max_tokens=60))
     assert "220" in text, text
+
+
+def test_the_model_asked_without_marks_writes_none(embedded_llm):
+    """``ban_markers`` on the real model (a llama.cpp logits processor): no "[" at all."""
+    text = "".join(
+        embedded_llm.stream(
+            "Reply with exactly these words: see [1].", max_tokens=12, ban_markers=True
+        )
+    )
+    assert text.strip() and "[" not in text, text

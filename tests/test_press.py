@@ -197,3 +197,42 @@ def test_an_answer_is_checked_once_though_the_reviser_checks_it_in_the_turn(
     answer = QAService(sample_index.retriever(), llm).ask(LONDON_Q)
     assert not answer.refused and not answer.revised
     assert len(calls) == 1  # the reviser's check, reused by result()
+
+
+class MarkerLLM(ScriptedLLM):
+    """A backend that can ban "[" (as llama.cpp does with a logits processor): it writes
+    the citation mark where the value belongs until it may not."""
+
+    bans_markers = True
+
+    def __init__(self, marked: str, plain: str) -> None:
+        super().__init__()
+        self.marked, self.plain, self.bans = marked, plain, []
+
+    def stream(self, prompt: str, *, max_tokens: int | None = None, ban_markers: bool = False):
+        self.prompts.append(prompt)
+        self.bans.append(ban_markers)
+        return tokens(self.plain if ban_markers else self.marked)
+
+
+EMAIL_Q = "Which email address do I use to report a security incident?"
+
+
+def test_a_mark_where_the_value_belongs_is_asked_again_without_marks(sample_index):
+    # dev q21 as the embedded model answered it
+    llm = MarkerLLM(
+        "The email address to report a security incident is [1].",
+        "The email address to report a security incident is security@larkspur-systems.example.",
+    )
+    answer = QAService(sample_index.retriever(), llm).ask(EMAIL_Q)
+    assert llm.bans == [False, True]
+    assert llm.prompts[0] == llm.prompts[1]  # the same prompt; only "[" is not allowed
+    assert not answer.refused and answer.revised
+    assert "security@larkspur-systems.example" in answer.text
+    assert [(c.source, c.page) for c in answer.citations] == [("employee_handbook.pdf", 7)]
+
+
+def test_no_second_try_without_marks_from_a_backend_that_cannot_ban_them(sample_index):
+    llm = ScriptedLLM("The email address to report a security incident is [1].")
+    answer = QAService(sample_index.retriever(), llm).ask(EMAIL_Q)
+    assert len(llm.prompts) == 1 and answer.refused and answer.reason == "not_found"

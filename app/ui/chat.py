@@ -107,10 +107,9 @@ def _show_details(services: Services, answer: dict) -> None:
         return
     if answer.get("revised"):  # llm.press.Revised: say so, with the first answer
         st.caption(
-            "The model's first answer gave a figure the documents give for something else "
-            f"(“{inert_markdown(answer.get('first_try') or '')}”). Told what the documents "
-            "say, it answered again; the check found this answer in the documents (see the "
-            "quotes)."
+            "The check did not find the model's first answer in the documents "
+            f"(“{inert_markdown(answer.get('first_try') or '')}”). Asked again, the model "
+            "gave this answer, which the check found there (see the quotes)."
         )
     if answer.get("pressed"):  # llm.press: say so, the person may weigh it
         st.caption(
