@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
+from app.attribution import strip_markers
 from app.errors import USER_ERRORS, RagError
 from app.settings import load_settings
 
@@ -20,13 +20,10 @@ def _where(source: str, page: int | None) -> str:
     return source + (f", page {page}" if page else "")
 
 
-_MARKER = re.compile(r"\s*\[\d+\]")
-
-
 def _same_text(streamed: str, checked: str) -> bool:
     """Whether the checked answer says what was streamed (the check may only add, move or
     drop ``[n]`` markers)."""
-    return " ".join(_MARKER.sub("", streamed).split()) == " ".join(_MARKER.sub("", checked).split())
+    return strip_markers(streamed) == strip_markers(checked)
 
 
 def _print_answer(stream, live: bool) -> None:  # noqa: ANN001 - app.qa.AnswerStream

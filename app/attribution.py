@@ -864,7 +864,9 @@ _LEAD_IN = re.compile(
 )
 
 
-def _strip_markers(text: str) -> str:
+def strip_markers(text: str) -> str:
+    """``text`` without the model's citation marks ("[1]", "[1, 2]", "[Resource 3]"), spaces
+    before punctuation and runs of whitespace: what a sentence says."""
     text = _CITE.sub("", text)
     text = re.sub(r"[ \t]+([.,;:!?])(?=\s|$)", r"\1", text)  # "fact [1]." -> "fact."
     return re.sub(r"\s+", " ", text).strip()
@@ -882,7 +884,7 @@ def _claims(answer: str, n_resources: int) -> list[_Claim]:
                 if 1 <= n <= n_resources
             )
         )
-        text = _strip_markers(raw)
+        text = strip_markers(raw)
         core = _LEAD_IN.sub("", text, count=1) or text
         claims.append(
             _Claim(

@@ -28,7 +28,7 @@ from app.citations import Citation, inferred_citations, snippet
 from app.condense import condense
 from app.context import CachedEmbedder, Excerpts, select_excerpts
 from llm.base import LLM
-from llm.press import Retry, Revised
+from llm.press import Retry, revising
 from llm.prompt import I_DONT_KNOW, build_prompt, build_revision
 from llm.queue import Ticket
 from retrieval.types import Embedder, Hit, Retriever
@@ -367,15 +367,8 @@ class QAService:
             tokens = self.llm.stream(prompt, **options)
         elif getattr(self.llm, "revises", False):  # llm.queue: both tries in one turn
             tokens = self.llm.stream(prompt, revise=revise, **options)  # type: ignore[call-arg]
-        else:
-
-            def again(text: str) -> Callable[[], Iterator[str]] | None:
-                retry = revise(text)
-                if retry is None:
-                    return None
-                return lambda: self.llm.stream(retry.prompt, **retry.options())
-
-            tokens = Revised(lambda: self.llm.stream(prompt, **options), again)
+        else:  # a backend without llm.queue: the same two tries, outside any queue
+            tokens = revising(self.llm.stream, prompt, revise, **options)
         return AnswerStream(
             question,
             hits,

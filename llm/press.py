@@ -155,3 +155,21 @@ class Revised(Iterator[str]):
             yield from tokens
         finally:
             _close(tokens)
+
+
+def revising(
+    stream: Callable[..., Iterator[str]],
+    prompt: str,
+    revise: Callable[[str], Retry | None],
+    **options: bool,
+) -> Revised:
+    """``stream(prompt, **options)``, then, when ``revise`` (given its text) returns a
+    ``Retry``, ``stream`` again with the retry's prompt and options (``Revised``)."""
+
+    def again(text: str) -> Callable[[], Iterator[str]] | None:
+        retry = revise(text)
+        if retry is None:
+            return None
+        return lambda: stream(retry.prompt, **retry.options())
+
+    return Revised(lambda: stream(prompt, **options), again)

@@ -19,6 +19,7 @@ queue, only the time bound: ``QueuedLLM(llm, queue=None, ...)``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 import time
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 from llm.base import LLM
 from llm.errors import LLMError
-from llm.press import Retry, Revised
+from llm.press import Retry, revising
 
 TIMEOUT_HINT = "RAG_ANSWER_TIMEOUT_S"
 
@@ -201,20 +202,11 @@ class QueuedLLM:
         tries are one turn in the queue."""
         ticket = self.queue.join() if self.queue is not None else None
         options = {"press": True} if press else {}
-
-        def first() -> Iterator[str]:
-            return self.inner.stream(prompt, max_tokens=max_tokens, **options)
-
-        def again(text: str) -> Callable[[], Iterator[str]] | None:
-            retry = revise(text) if revise is not None else None
-            if retry is None:
-                return None
-            return lambda: self.inner.stream(retry.prompt, max_tokens=max_tokens, **retry.options())
-
+        stream = functools.partial(self.inner.stream, max_tokens=max_tokens)
+        if revise is None:
+            return QueuedAnswer(lambda: stream(prompt, **options), ticket, self.answer_timeout_s)
         return QueuedAnswer(
-            first if revise is None else lambda: Revised(first, again),
-            ticket,
-            self.answer_timeout_s,
+            lambda: revising(stream, prompt, revise, **options), ticket, self.answer_timeout_s
         )
 
     def __getattr__(self, name: str):  # noqa: ANN204 - the backend's own attributes
