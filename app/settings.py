@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         description="onnx only: dynamic int8 quantization (about 2x torch's ingest speed; "
         "vectors move slightly, so a store built without it needs `python -m ingest --rebuild`).",
     )
+    embed_bulk_bf16: bool | None = Field(
+        None,
+        description="onnx at fp32: embed long calls (a file at ingest, an upload) with torch in "
+        "bfloat16 arithmetic, about twice as fast where the CPU has native bf16 (AVX-512 BF16, "
+        "AMX) and the same vectors (cosine above 0.9999); questions stay on onnxruntime. "
+        "Unset = on exactly where the CPU has native bf16 (elsewhere torch emulates it, slower).",
+    )
     chroma_host: str | None = Field(
         None, description="Host of a Chroma server; unset = embedded store under data_dir."
     )

@@ -33,6 +33,7 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         embedding_model=settings.embedding_model,
         embedding_backend=settings.embed_backend,
         embedding_int8=settings.embed_int8,
+        embedding_bulk_bf16=settings.embed_bulk_bf16,
         embedding_cache=settings.models_dir / "embeddings",
         mode=settings.retrieval_mode,
         candidates=settings.candidates,

@@ -1,6 +1,8 @@
-"""Embedding backends side by side: torch (the reference) and onnxruntime fp32 and int8.
+"""Embedding backends side by side: torch (the reference), onnxruntime fp32 and int8, and
+onnxruntime fp32 with long calls on torch in bf16 (onnx-bf16).
 
-    python -m bench.embed_bench [--pages 1000] [--queries 100] [--backends torch onnx-fp32 onnx-int8]
+    python -m bench.embed_bench [--pages 1000] [--queries 100]
+                                [--backends torch onnx-fp32 onnx-bf16 onnx-int8]
                                 [--scifact ../shared/data/scifact | --no-scifact] [--no-write]
 
 Every backend runs in the same process, on the same texts, interleaved, so a change in the
@@ -14,7 +16,8 @@ watch. Measures:
 - agreement with torch: cosine between the two paths' vectors of the first 1,000 chunks;
 - SciFact (BEIR, 300 test queries, 5,183 abstracts): dense nDCG@10, and hybrid nDCG@10
   (our BM25 fused with it by RRF, top 100 each, as ``bench.beir_scifact`` does). Corpus
-  vectors are cached in ``data/store/beir/`` under the backend's signature.
+  vectors are cached in ``data/store/beir/`` under the backend's signature (onnx-bf16's
+  apart: it records fp32's signature, its vectors being the same for retrieval).
 """
 
 from __future__ import annotations
@@ -36,24 +39,31 @@ from app.settings import DEFAULT_DATA_DIR, load_settings
 from bench.common import machine, write_section
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 
-BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+# onnx-bf16: the default where the CPU has native bf16: questions on onnxruntime fp32, long
+# calls on torch in bf16 arithmetic (retrieval.embedders.BulkEmbedder); onnx-fp32 is
+# onnxruntime alone
+BACKENDS = ("torch", "onnx-fp32", "onnx-bf16", "onnx-int8")
 ONNX_CACHE = DEFAULT_DATA_DIR / "models" / "embeddings"
 BEIR_CACHE = DEFAULT_DATA_DIR / "beir"
 AGREEMENT_CHUNKS = 1000
 
 
 def load_backend(name: str, threads: int | None = None) -> Any:
-    from retrieval.embedders import make_embedder
+    from retrieval.embedders import BulkEmbedder, make_embedder
 
     if name == "torch":
         return make_embedder(DEFAULT_EMBEDDING_MODEL, "torch", ONNX_CACHE)
-    return make_embedder(
+    embedder = make_embedder(
         DEFAULT_EMBEDDING_MODEL,
         "onnx",
         ONNX_CACHE,
         quantize=name == "onnx-int8",
         threads=threads,
+        bulk_bf16=name == "onnx-bf16",
     )
+    if isinstance(embedder, BulkEmbedder):
+        embedder.bulk  # noqa: B018  # loaded now, so that no timed call runs before it is
+    return embedder
 
 
 def ingest_chunks(pages: int) -> list[str]:
@@ -176,7 +186,10 @@ def scifact(embedders: dict[str, Any], folder: Path) -> dict[str, dict]:
     corpus_hash = hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()[:16]
     out = {}
     for name, embedder in embedders.items():
-        key = hashlib.sha256(f"{embedder.signature}\x00{corpus_hash}".encode()).hexdigest()[:16]
+        # onnx-bf16 records onnx fp32's signature (the same vectors) but its corpus
+        # vectors come from the bf16 engine: cached apart
+        made_by = embedder.signature + ("+bf16-bulk" if name == "onnx-bf16" else "")
+        key = hashlib.sha256(f"{made_by}\x00{corpus_hash}".encode()).hexdigest()[:16]
         cache = BEIR_CACHE / f"{folder.name}-{key}.npy"
         corpus_s = None
         if cache.is_file() and np.load(cache).shape[0] == len(corpus):
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.perf_counter()
         embedders[name] = load_backend(name)
-        embedders[name].embed(["warm-up: the first call allocates"] * 8)
+        embedders[name].embed(["warm-up: the first call allocates"] * 32)
         load_s[name] = time.perf_counter() - started
         print(f"{name}: loaded in {load_s[name]:.1f} s", file=sys.stderr, flush=True)
     one_thread = {name: load_backend(name, threads=1) for name in names if name != "torch"}
@@ -308,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
             f"""## Embedding backends (`python -m bench.embed_bench`)
 
 Machine: {machine()}.
-all-MiniLM-L6-v2 three ways in one process: torch (sentence-transformers, the reference),
+all-MiniLM-L6-v2 in one process: torch (sentence-transformers, the reference),
 onnxruntime fp32 and onnxruntime int8 (dynamic quantization, per-channel int8 weights of
-every MatMul), both exported once from the packaged weights by `retrieval.onnx_embedder`.
-onnxruntime batches texts sorted by token count (each batch pads to its own longest text)
-and uses as many threads as the process has cores. Query CPU = process CPU time of one
+every MatMul), both exported once from the packaged weights by `retrieval.onnx_embedder`,
+and onnx-bf16: onnxruntime fp32 for short calls (the query columns) with long calls on
+torch in bfloat16 arithmetic (`retrieval.embedders.BulkEmbedder`, the default where the CPU
+has native bf16). onnxruntime and the bf16 engine batch texts sorted by token count (each
+batch pads to its own longest text) and use as many threads as the process has cores. Query CPU = process CPU time of one
 question embedded alone on one thread (how `bench.retrieval_bench` counts it). "chunks/s
 (wall)" uses every core and swings with other work on shared cores; "chunks per CPU s" is
 the same texts on one thread counted in process CPU time, which that does not inflate:

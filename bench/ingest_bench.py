@@ -1,7 +1,7 @@
 """Ingest throughput: how much the pipeline costs on top of the embedding model.
 
     python -m bench.ingest_bench [--pages 1000] [--per-file 50] [--chars 1500]
-                                 [--backend torch|onnx-fp32|onnx-int8] [--no-write]
+                                 [--backend torch|onnx-fp32|onnx-bf16|onnx-int8] [--no-write]
 
 Generates a corpus of multi-page PDFs with fpdf2 in a temporary folder (sentences from a
 made-up handbook vocabulary, about --chars characters a page), ingests it into a fresh data
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chars", type=int, default=1500, help="characters of text a page")
     parser.add_argument(
         "--backend",
-        choices=("torch", "onnx-fp32", "onnx-int8"),
+        choices=("torch", "onnx-fp32", "onnx-bf16", "onnx-int8"),
         default="torch",
         help="embedding backend (bench.embed_bench compares them bare)",
     )
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus: {args.pages} pages in {files} PDFs ({time.perf_counter() - started:.1f} s)")
 
         real = load_backend(args.backend)
-        real.embed(["warm-up: the first call allocates"] * 8)
+        real.embed(["warm-up: the first call allocates"] * 32)
         settings = load_settings(data_dir=Path(tmp) / "store")
         # the chunks the pipeline will make, for the bare embedder: half of them are embedded
         # before the pipeline runs and half after, so a change in the load of shared cores

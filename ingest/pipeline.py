@@ -7,7 +7,8 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
 1. take the writer lock; if the last writer died mid-write, repair the store first;
 2. per file: skip it when its content hash is already stored (unchanged); else load it in
    the worker process (with a time limit), chunk and embed it, then write the new version
-   with its chunk count and delete the old version (Chroma is the source of truth);
+   with its chunk count and delete the old version (Chroma is the source of truth). While
+   a file is embedded, the worker already reads the next one (reading writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
    pointer swap: a failure leaves the previous index serving).
 
@@ -18,7 +19,7 @@ half-written ones were removed by the repair and are written again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -166,9 +167,18 @@ def _ingest_locked(
     changed = False  # a date corrected writes no chunk but changes what BM25 holds
     try:
         with store.writing():
-            for path, source in bar:
+            hashes: dict[Path, str] = {}  # of files read ahead
+            for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
-                result = _ingest_file(index, config, worker, path, source, added_by, effective)
+                after = files[i + 1] if i + 1 < len(files) else None
+
+                def read_ahead(after: tuple[Path, str] | None = after) -> None:
+                    if after is not None:
+                        _read_ahead(index, config, worker, *after, hashes)
+
+                result = _ingest_file(
+                    index, config, worker, path, source, added_by, effective, hashes, read_ahead
+                )
                 report.results.append(result)
                 done += result.chunks
                 changed = changed or result.status in ("added", "updated")
@@ -205,6 +215,29 @@ def sync_bm25(index: Index, *, changed: bool) -> str | None:
     return None
 
 
+def _read_ahead(
+    index: Index,
+    config: IngestConfig,
+    worker: LoaderWorker,
+    path: Path,
+    source: str,
+    hashes: dict[Path, str],
+) -> None:
+    """Start reading the next file in the worker while this one is embedded, when it is
+    one that will be read: the worker's core would sit idle otherwise. Only reads; a file
+    that turns out otherwise is dealt with in its turn."""
+    try:
+        size = path.stat().st_size
+        if not supported(path) or size == 0 or size > config.max_file_mb * 1e6:
+            return
+        hashes[path] = doc_id = file_hash(path)
+        if index.store.doc_ids_of(source) == {doc_id} and index.store.has_context(source):
+            return  # unchanged: nothing to read
+    except Exception:  # only a head start: the file's own turn meets and reports any error
+        return
+    worker.submit(loader_for(path), path)
+
+
 def _ingest_file(
     index: Index,
     config: IngestConfig,
@@ -213,6 +246,8 @@ def _ingest_file(
     source: str,
     added_by: str | None,
     effective: date | None = None,
+    hashes: dict[Path, str] | None = None,
+    read_ahead: Callable[[], None] = lambda: None,
 ) -> FileResult:
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
@@ -227,7 +262,7 @@ def _ingest_file(
                 reason=f"the file is {size / 1e6:.1f} MB, above the {config.max_file_mb:g} MB "
                 "limit (setting max_file_mb)",
             )
-        doc_id = file_hash(path)
+        doc_id = (hashes or {}).pop(path, None) or file_hash(path)
         known = index.store.doc_ids_of(source)
         added: date | None = None
         if known == {doc_id}:
@@ -237,6 +272,7 @@ def _ingest_file(
             # gave it or the day it was first added
             effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
+        read_ahead()
         head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
         dated = effective_date(
             source=source,

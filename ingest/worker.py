@@ -84,6 +84,7 @@ class LoaderWorker:
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
+        self._pending: tuple[str, str] | None = None  # (loader, path) sent, reply not read
 
     def _start(self) -> Connection:
         if self._proc is not None and self._proc.poll() is None and self._conn is not None:
@@ -105,11 +106,34 @@ class LoaderWorker:
         self._conn.send_bytes(json.dumps({"sys_path": [p for p in sys.path if p]}).encode())
         return self._conn
 
-    def load(self, loader: Loader, path: Path) -> list[Page]:
-        started = time.monotonic()
+    def submit(self, loader: Loader, path: Path) -> None:
+        """Start reading ``path`` in the child and return at once; ``load`` with the same
+        arguments collects the pages. Ingest reads the next file this way while it embeds
+        the current one. A job still pending is dropped (its child killed) first."""
+        job = (loader_name(loader), str(path))
+        if self._pending is not None:
+            if self._pending == job:
+                return
+            self._kill()
         conn = self._start()
         try:
-            conn.send_bytes(json.dumps({"loader": loader_name(loader), "path": str(path)}).encode())
+            conn.send_bytes(json.dumps({"loader": job[0], "path": job[1]}).encode())
+        except OSError:
+            self._kill()  # ``load`` starts a fresh child and sends it again
+            return
+        self._pending = job
+
+    def load(self, loader: Loader, path: Path) -> list[Page]:
+        """The pages of ``path``, read in the child (collected, when ``submit`` started it).
+        The time limit runs from when this call starts waiting: a file read ahead had the
+        time before it too."""
+        started = time.monotonic()
+        self.submit(loader, path)
+        conn = self._conn
+        self._pending = None
+        try:
+            if conn is None:
+                raise OSError("the reader process could not be started")
             if not conn.poll(self.timeout_s):
                 self._kill()
                 raise IngestError(
@@ -129,6 +153,7 @@ class LoaderWorker:
         return [Page(*page) for page in reply["pages"]]
 
     def _kill(self) -> None:
+        self._pending = None
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
@@ -137,7 +162,10 @@ class LoaderWorker:
         self._proc = self._conn = None
 
     def close(self) -> None:
-        """Let the child finish (closing the socket ends its loop); kill it if it hangs."""
+        """Let the child finish (closing the socket ends its loop); kill it if it hangs,
+        or at once when it is still reading a file nobody will collect."""
+        if self._pending is not None:
+            self._kill()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

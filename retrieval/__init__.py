@@ -86,6 +86,7 @@ def open_index(
             config.embedding_backend,  # type: ignore[arg-type]  # checked by make_embedder
             config.embedding_cache or config.data_dir / "models" / "embeddings",
             quantize=config.embedding_int8,
+            bulk_bf16=config.embedding_bulk_bf16,
         )
     store = ChromaStore(config, embedder, check_embedder=check_embedder)
     return Index(config, embedder, store, LiveBM25(config.bm25_dir))

@@ -3,7 +3,10 @@
 - ``torch``: sentence-transformers on torch, the reference path.
 - ``onnx``: the same model exported to ONNX and run by onnxruntime (``OnnxEmbedder``),
   fp32, or int8 with ``quantize=True`` (faster, vectors move slightly); see BENCHMARKS.md,
-  the ``embed_bench`` section.
+  the ``embed_bench`` section. At fp32 on a CPU with native bfloat16 (AVX-512 BF16, AMX),
+  long calls (a file at ingest) go to torch in bf16 arithmetic instead (``BulkEmbedder``):
+  about twice onnxruntime's fp32 rate, the same vectors (cosine above 0.9999), while a
+  question stays on onnxruntime, which embeds one short text in the least time.
 
 Both give unit-length vectors and a ``signature`` (``MODEL|BACKEND|PRECISION``) that the
 store records, so that vectors from two embedders are never mixed.
@@ -11,14 +14,122 @@ store records, so that vectors from two embedders are never mixed.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, get_args
+
+import numpy as np
 
 from retrieval.errors import EmbedderError
 from retrieval.types import Embedder
 
 EmbedBackend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+# a call with this many texts or more is bulk work (ingest embeds a file per call)
+BULK_FROM = 16
+# the bulk engine is loaded once this many texts came in long calls: loading torch costs
+# about 3 s of CPU, which a smaller job (the sample documents are 53 chunks) never earns back
+BULK_LOAD_AFTER = 256
+# the bulk engine must agree with the query engine this closely on the probes, or it is not used
+MIN_BULK_COSINE = 0.999
+_PROBES = (
+    "How many days of annual leave do new employees get?",
+    "Expense claims must be approved by your manager within 30 working days, and section "
+    "4.2 applies to travel booked through the finance desk.",
+)
+
+log = logging.getLogger(__name__)
+
+
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX). Elsewhere
+    torch emulates bf16, slower than fp32. Read from /proc/cpuinfo, so that asking does not
+    import torch; False where there is none (macOS, Windows)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+class BulkEmbedder:
+    """One embedder over two engines with the same vectors: ``small`` for calls of fewer
+    than ``bulk_from`` texts (a question), and the engine ``load_bulk`` makes for the rest.
+
+    The bulk engine is loaded in a background thread once long calls have brought
+    ``load_after`` texts; until it is ready they go to ``small`` too, so no call waits for
+    torch to load and a small job never loads it. Before it is trusted it must agree with
+    ``small`` on probe sentences (cosine >= ``MIN_BULK_COSINE``); if it does not, or does
+    not load, ``small`` keeps doing all the work and the log says why."""
+
+    def __init__(
+        self,
+        small: Embedder,
+        load_bulk: Callable[[], Embedder],
+        bulk_from: int = BULK_FROM,
+        load_after: int = BULK_LOAD_AFTER,
+    ) -> None:
+        self.small = small
+        self.name = small.name
+        self.signature = small.signature  # the vectors of both engines are those of small
+        self.bulk_from = bulk_from
+        self.load_after = load_after
+        self._long_texts = 0
+        self._load_bulk = load_bulk
+        self._bulk: Embedder | None = None
+        self._loader: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start_loading(self) -> threading.Thread:
+        """Start loading the bulk engine (once); the thread that does it."""
+        with self._lock:
+            if self._loader is None:
+                # not a daemon: a process that ends while torch imports waits for the
+                # import, rather than tearing it down halfway
+                self._loader = threading.Thread(target=self._load, name="bulk-embedder-load")
+                self._loader.start()
+            return self._loader
+
+    @property
+    def bulk(self) -> Embedder:
+        """The engine for long calls, waiting for it to load (``small`` when the bulk one
+        failed its check). ``embed`` does not wait; benchmarks and tests do."""
+        self.start_loading().join()
+        assert self._bulk is not None
+        return self._bulk
+
+    def _load(self) -> None:
+        self._bulk = self._checked_bulk()
+
+    def _checked_bulk(self) -> Embedder:
+        try:
+            bulk = self._load_bulk()
+            got = np.asarray(bulk.embed(list(_PROBES)))
+        except Exception as exc:  # torch missing or broken: the query engine can do it all
+            log.warning("Bulk embedding engine unavailable (%s); using %s", exc, self.signature)
+            return self.small
+        want = np.asarray(self.small.embed(list(_PROBES)))
+        worst = float((got * want).sum(axis=1).min())
+        if worst < MIN_BULK_COSINE:
+            log.warning(
+                "Bulk embedding engine %s disagrees with %s (cosine %.4f); not used",
+                bulk.signature,
+                self.signature,
+                worst,
+            )
+            return self.small
+        return bulk
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if len(texts) < self.bulk_from:
+            return self.small.embed(texts)
+        self._long_texts += len(texts)
+        if self._long_texts >= self.load_after:
+            self.start_loading()
+        return (self._bulk or self.small).embed(texts)
 
 
 def make_embedder(
@@ -29,10 +140,13 @@ def make_embedder(
     quantize: bool = False,
     threads: int | None = None,
     batch_size: int = 32,
+    bulk_bf16: bool | None = None,
 ) -> Embedder:
     """The embedder for ``backend``. ``cache_dir`` holds the onnx backend's exported model
     (the app passes ``DATA_DIR/models/embeddings``); ``quantize`` and ``threads`` apply to
-    the onnx backend only (torch picks its own threads and runs fp32)."""
+    the onnx backend only (torch picks its own threads and runs fp32: the reference).
+    ``bulk_bf16``: onnx at fp32 only, long calls on torch in bf16 (``BulkEmbedder``); None
+    = where the CPU has native bf16 (``native_bf16``)."""
     match backend:
         case "torch":
             from retrieval.embedder import SentenceTransformerEmbedder
@@ -48,9 +162,14 @@ def make_embedder(
                 ) from exc
             from retrieval.onnx_embedder import OnnxEmbedder
 
-            return OnnxEmbedder(
+            onnx = OnnxEmbedder(
                 model, cache_dir, quantize=quantize, threads=threads, batch_size=batch_size
             )
+            if quantize or not (native_bf16() if bulk_bf16 is None else bulk_bf16):
+                return onnx
+            from retrieval.onnx_embedder import TorchBF16
+
+            return BulkEmbedder(onnx, lambda: TorchBF16(onnx))
         case _:
             raise EmbedderError(
                 f"Unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}."

@@ -193,3 +193,101 @@ def test_a_store_refuses_another_embedders_query_until_rebuilt(empty_index, embe
     assert open_index(config, embedder=Int8Like()).store.recorded_embedder().endswith("|int8")
     with pytest.raises(EmbedderError, match="torch, fp32"):
         open_index(config, embedder=embedder)
+
+
+# ---- bulk embedding in bf16 (retrieval.embedders.BulkEmbedder) -----------------------------
+
+CHUNKS = [
+    f"Section {n}.2: requests about {topic} must be approved by your manager within {n} "
+    f"working days; the People team keeps the record for {n + 3} years."
+    for n, topic in enumerate(
+        ["annual leave", "sick leave", "travel", "overtime", "pensions", "laptops"] * 3, start=1
+    )
+]
+
+
+def test_bulk_bf16_gives_the_reference_vectors_and_leaves_questions_on_onnx(onnx_cache, embedder):
+    from retrieval.embedders import BULK_FROM, BulkEmbedder
+    from retrieval.onnx_embedder import TorchBF16
+
+    split = make_embedder(MODEL, "onnx", onnx_cache, bulk_bf16=True)
+    assert isinstance(split, BulkEmbedder)
+    assert split.signature == f"{MODEL}|onnx|fp32"  # what the store records: fp32's vectors
+    split.embed(TEXTS[:2])
+    assert split._loader is None  # a question never loads torch
+    assert len(CHUNKS) >= BULK_FROM
+    split.load_after = 2 * len(CHUNKS)
+    early = np.asarray(split.embed(CHUNKS))
+    assert split._loader is None  # a small job never loads torch: onnxruntime embeds
+    split.embed(CHUNKS)  # the second long call reaches load_after: loading starts
+    assert split._loader is not None
+    assert isinstance(split.bulk, TorchBF16)  # waits for the load
+    vectors = np.asarray(split.embed(CHUNKS))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # each vector in its own place, and the reference's to within bf16's rounding
+    cos = _cosines(vectors, embedder.embed(CHUNKS))
+    assert cos.min() >= 0.9999, cos
+    assert _cosines(vectors, early).min() >= 0.9999  # either engine: the same vectors
+    assert (vectors @ np.asarray(embedder.embed(CHUNKS)).T).argmax(axis=1).tolist() == list(
+        range(len(CHUNKS))
+    )
+
+
+def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
+    from retrieval.embedders import BulkEmbedder
+
+    small = make_embedder(MODEL, "onnx", onnx_cache, bulk_bf16=False)
+    assert isinstance(small, OnnxEmbedder)
+
+    class Scrambled:  # another space: it would quietly return worse hits
+        name, signature = MODEL, f"{MODEL}|torch|bf16"
+
+        def embed(self, texts):
+            rng = np.random.default_rng(0)
+            v = rng.normal(size=(len(texts), 384))
+            return (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()
+
+    def no_torch():
+        raise ImportError("No module named 'torch'")
+
+    for load in (Scrambled, no_torch):
+        split = BulkEmbedder(small, load)
+        with caplog.at_level("WARNING"):
+            assert split.bulk is small
+            got = split.embed(CHUNKS)
+        assert np.allclose(got, small.embed(CHUNKS), atol=1e-6)
+    assert "disagrees" in caplog.text and "unavailable" in caplog.text
+
+
+def test_bulk_bf16_defaults_to_cpus_that_have_it(onnx_cache, tmp_path, monkeypatch):
+    import retrieval.embedders as embedders
+    from retrieval.embedders import BulkEmbedder, native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert native_bf16(info)
+    info.write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
+    assert not native_bf16(info)
+    info.write_text("processor : 0\nflags : fpu amx_bf16 amx_tile\n")
+    assert native_bf16(info)
+    assert not native_bf16(tmp_path / "missing")  # macOS, Windows
+
+    for has, kind in ((True, BulkEmbedder), (False, OnnxEmbedder)):
+        monkeypatch.setattr(embedders, "native_bf16", lambda has=has: has)
+        assert type(make_embedder(MODEL, "onnx", onnx_cache)) is kind
+    # int8 has its own vectors: no bulk engine whatever the CPU
+    assert isinstance(
+        make_embedder(MODEL, "onnx", onnx_cache, quantize=True, bulk_bf16=True), OnnxEmbedder
+    )
+
+
+def test_bf16_and_fp32_vectors_are_interchangeable_int8_are_not():
+    fp32, bf16, int8 = (
+        signature(MODEL, b, p) for b, p in (("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8"))
+    )
+    check_embedder(fp32, bf16)
+    check_embedder(bf16, fp32)
+    with pytest.raises(EmbedderError, match="python -m ingest --rebuild"):
+        check_embedder(bf16, int8)
+    with pytest.raises(EmbedderError):
+        check_embedder(signature("other/model", "torch", "bf16"), bf16)

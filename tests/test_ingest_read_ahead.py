@@ -1,0 +1,99 @@
+"""Ingest reads the next file in the worker while it embeds the current one, and a file
+read ahead is collected, dropped or timed out exactly as one read in its turn."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from app.wiring import ingest_config
+from ingest import ingest_paths
+from ingest.errors import IngestError
+from ingest.loaders import LOADERS, Page
+from ingest.worker import LoaderWorker
+from tests.conftest import make_settings
+
+
+def load_marking(path: Path) -> list[Page]:
+    """Reads a text file and leaves a mark beside it saying it was read (the worker runs in
+    another process: the mark is how the test sees when)."""
+    path.with_name(path.name + ".read").write_text("read")
+    return [Page(path.read_text(), None)]
+
+
+def load_slowly(path: Path) -> list[Page]:
+    time.sleep(600)
+    return [Page("never", None)]
+
+
+class WatchingEmbedder:
+    """Wraps the real embedder; while embedding the first file, waits (up to 20 s) for the
+    second file's mark, and records whether it came."""
+
+    def __init__(self, inner, second: Path) -> None:
+        self.inner, self.second = inner, second
+        self.name, self.signature = inner.name, inner.signature
+        self.seen: list[bool] = []
+
+    def embed(self, texts):
+        mark = self.second.with_name(self.second.name + ".read")
+        if not self.seen and "first" in texts[0]:
+            deadline = time.monotonic() + 20
+            while not mark.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.seen.append(mark.exists())
+        return self.inner.embed(texts)
+
+
+def test_the_next_file_is_read_while_this_one_is_embedded(tmp_path, embedder, monkeypatch):
+    from app.wiring import open_index
+
+    monkeypatch.setitem(LOADERS, ".mark", load_marking)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.mark").write_text("The first policy: parking costs EUR 35 a month.")
+    (docs / "b.mark").write_text("The second policy: bicycles park for free.")
+    settings = make_settings(tmp_path / "store")
+    watching = WatchingEmbedder(embedder, docs / "b.mark")
+    index = open_index(settings, embedder=watching)
+
+    report = ingest_paths(index, [docs], config=ingest_config(settings))
+
+    assert report.ok and report.count("added") == 2, report.summary()
+    # without reading ahead, b.mark is read only after a.mark's embedding returns
+    assert watching.seen == [True]
+    assert index.store.count() == 2
+
+
+def test_a_worker_collects_what_it_read_ahead_and_drops_what_nobody_asks_for(tmp_path):
+    one, two = tmp_path / "one.mark", tmp_path / "two.mark"
+    one.write_text("first file")
+    two.write_text("second file")
+    worker = LoaderWorker(timeout_s=30)
+    try:
+        worker.submit(load_marking, one)
+        assert [p.text for p in worker.load(load_marking, one)] == ["first file"]
+        worker.submit(load_marking, one)  # read ahead, then another file is asked for
+        assert [p.text for p in worker.load(load_marking, two)] == ["second file"]
+        assert [p.text for p in worker.load(load_marking, one)] == ["first file"]
+    finally:
+        worker.close()
+
+
+def test_a_file_read_ahead_still_has_its_time_limit(tmp_path):
+    stuck, fine = tmp_path / "stuck.slow", tmp_path / "fine.mark"
+    stuck.write_text("whatever")
+    fine.write_text("a readable file")
+    worker = LoaderWorker(timeout_s=5)  # a fresh child imports this module: a few seconds
+    try:
+        worker.submit(load_slowly, stuck)
+        started = time.monotonic()
+        with pytest.raises(IngestError, match="stuck.slow: took longer than 5 s"):
+            worker.load(load_slowly, stuck)
+        assert time.monotonic() - started < 30
+        # the hung child was killed: the next file gets a fresh one
+        assert [p.text for p in worker.load(load_marking, fine)] == ["a readable file"]
+    finally:
+        worker.close()
