@@ -217,8 +217,10 @@ def ask(pg, question: str) -> dict:
 
 def _idle(pg) -> bool:
     """The app is not running a script (Streamlit shows its status widget while it runs)."""
-    widget = pg.get_by_test_id("stStatusWidget")
-    return widget.count() == 0 or "Running" not in widget.inner_text()
+    # all_inner_texts does not wait: the widget may go between a count and a read, and
+    # inner_text would then wait out Playwright's 30 s for it to come back
+    texts = pg.get_by_test_id("stStatusWidget").all_inner_texts()
+    return not any("Running" in t for t in texts)
 
 
 def _wait_idle(pg, timeout_s: float = 60) -> None:
