@@ -5,8 +5,8 @@
   fp32, or int8 with ``quantize=True`` (faster, vectors move slightly); see BENCHMARKS.md,
   the ``embed_bench`` section. At fp32 on a CPU with native bfloat16 (AVX-512 BF16, AMX),
   long calls (a file at ingest) go to torch in bf16 arithmetic instead (``BulkEmbedder``):
-  about twice onnxruntime's fp32 rate, the same vectors (cosine above 0.9999), while a
-  question stays on onnxruntime, which embeds one short text in the least time.
+  about 1.5x onnxruntime's fp32 rate (2x torch's per core), the same vectors (cosine above
+  0.9999), while a question stays on onnxruntime, which embeds one short text fastest.
 
 Both give unit-length vectors and a ``signature`` (``MODEL|BACKEND|PRECISION``) that the
 store records, so that vectors from two embedders are never mixed.
