@@ -14,6 +14,7 @@ from ingest.errors import IngestError
 from ingest.loaders import LOADERS, Page
 from ingest.worker import LoaderWorker
 from tests.conftest import make_settings
+from tests.test_ingest_hostile import load_slowly
 
 
 def load_marking(path: Path) -> list[Page]:
@@ -21,11 +22,6 @@ def load_marking(path: Path) -> list[Page]:
     another process: the mark is how the test sees when)."""
     path.with_name(path.name + ".read").write_text("read")
     return [Page(path.read_text(), None)]
-
-
-def load_slowly(path: Path) -> list[Page]:
-    time.sleep(600)
-    return [Page("never", None)]
 
 
 class WatchingEmbedder:
