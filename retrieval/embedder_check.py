@@ -16,6 +16,15 @@ from __future__ import annotations
 from retrieval.errors import EmbedderError
 
 REBUILD_COMMAND = "python -m ingest --rebuild"
+# Sentences two ways of running one model are compared on before the second is trusted (an
+# ONNX export against torch, the bf16 engine against onnxruntime): a question, a long
+# sentence with numbers, and a one-letter text (the worst case for int8)
+PROBES = (
+    "How many days of annual leave do new employees get?",
+    "Expense claims must be approved by your manager within 30 working days, and section "
+    "4.2 applies to travel booked through the finance desk.",
+    "x",
+)
 
 
 def signature(model: str, backend: str, precision: str) -> str:

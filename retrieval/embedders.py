@@ -22,6 +22,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from retrieval.embedder_check import PROBES
 from retrieval.errors import EmbedderError
 from retrieval.types import Embedder
 
@@ -34,11 +35,6 @@ BULK_FROM = 16
 BULK_LOAD_AFTER = 256
 # the bulk engine must agree with the query engine this closely on the probes, or it is not used
 MIN_BULK_COSINE = 0.999
-_PROBES = (
-    "How many days of annual leave do new employees get?",
-    "Expense claims must be approved by your manager within 30 working days, and section "
-    "4.2 applies to travel booked through the finance desk.",
-)
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +103,11 @@ class BulkEmbedder:
     def _checked_bulk(self) -> Embedder:
         try:
             bulk = self._load_bulk()
-            got = np.asarray(bulk.embed(list(_PROBES)))
+            got = np.asarray(bulk.embed(list(PROBES)))
         except Exception as exc:  # torch missing or broken: the query engine can do it all
             log.warning("Bulk embedding engine unavailable (%s); using %s", exc, self.signature)
             return self.small
-        want = np.asarray(self.small.embed(list(_PROBES)))
+        want = np.asarray(self.small.embed(list(PROBES)))
         worst = float((got * want).sum(axis=1).min())
         if worst < MIN_BULK_COSINE:
             log.warning(

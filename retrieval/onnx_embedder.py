@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.embedder_check import signature
+from retrieval.embedder_check import PROBES, signature
 from retrieval.errors import EmbedderError
 from retrieval.files import sha256_file
 
@@ -34,12 +34,6 @@ log = logging.getLogger(__name__)
 # Bump when the export or quantization recipe changes: old cached files are then re-made.
 EXPORT_VERSION = 1
 OPSET = 17
-PROBES = (
-    "How many days of annual leave do new employees get?",
-    "Expense claims must be approved by your manager within 30 working days, and section "
-    "4.2 applies to travel booked through the finance desk.",
-    "x",
-)
 # an export whose vectors stray further from torch's on a probe is refused. int8 moves
 # vectors more (a one-letter text is the worst case, about 0.98; see BENCHMARKS.md)
 MIN_PROBE_COSINE = {"fp32": 0.999, "int8": 0.97}
