@@ -19,7 +19,7 @@ half-written ones were removed by the repair and are written again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -171,13 +171,8 @@ def _ingest_locked(
             for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 after = files[i + 1] if i + 1 < len(files) else None
-
-                def read_ahead(after: tuple[Path, str] | None = after) -> None:
-                    if after is not None:
-                        _read_ahead(index, config, worker, *after, hashes)
-
                 result = _ingest_file(
-                    index, config, worker, path, source, added_by, effective, hashes, read_ahead
+                    index, config, worker, path, source, added_by, effective, hashes, after
                 )
                 report.results.append(result)
                 done += result.chunks
@@ -245,10 +240,12 @@ def _ingest_file(
     path: Path,
     source: str,
     added_by: str | None,
-    effective: date | None = None,
-    hashes: dict[Path, str] | None = None,
-    read_ahead: Callable[[], None] = lambda: None,
+    effective: date | None,
+    hashes: dict[Path, str],
+    after: tuple[Path, str] | None,
 ) -> FileResult:
+    """One file, in its turn. ``after``: the next file, read ahead once this one is read;
+    ``hashes``: the content hashes of files read ahead (this one's is taken from there)."""
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
     try:
@@ -262,7 +259,7 @@ def _ingest_file(
                 reason=f"the file is {size / 1e6:.1f} MB, above the {config.max_file_mb:g} MB "
                 "limit (setting max_file_mb)",
             )
-        doc_id = (hashes or {}).pop(path, None) or file_hash(path)
+        doc_id = hashes.pop(path, None) or file_hash(path)
         known = index.store.doc_ids_of(source)
         added: date | None = None
         if known == {doc_id}:
@@ -272,7 +269,8 @@ def _ingest_file(
             # gave it or the day it was first added
             effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
-        read_ahead()
+        if after is not None:
+            _read_ahead(index, config, worker, *after, hashes)
         head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
         dated = effective_date(
             source=source,
