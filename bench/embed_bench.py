@@ -1,5 +1,5 @@
 """Embedding backends side by side: torch (the reference), onnxruntime fp32 and int8, and
-onnxruntime fp32 with long calls on torch in bf16 (onnx-bf16).
+onnxruntime fp32 with long calls on OpenVINO in bf16 (onnx-bf16).
 
     python -m bench.embed_bench [--pages 1000] [--queries 100]
                                 [--backends torch onnx-fp32 onnx-bf16 onnx-int8]
@@ -40,7 +40,7 @@ from bench.common import machine, write_section
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 
 # onnx-bf16: the default where the CPU has native bf16: questions on onnxruntime fp32, long
-# calls on torch in bf16 arithmetic (retrieval.embedders.BulkEmbedder); onnx-fp32 is
+# calls on OpenVINO in bf16 (retrieval.embedders.BulkEmbedder); onnx-fp32 is
 # onnxruntime alone
 BACKENDS = ("torch", "onnx-fp32", "onnx-bf16", "onnx-int8")
 ONNX_CACHE = DEFAULT_DATA_DIR / "models" / "embeddings"
@@ -188,7 +188,7 @@ def scifact(embedders: dict[str, Any], folder: Path) -> dict[str, dict]:
     for name, embedder in embedders.items():
         # onnx-bf16 records onnx fp32's signature (the same vectors) but its corpus
         # vectors come from the bf16 engine: cached apart
-        made_by = embedder.signature + ("+bf16-bulk" if name == "onnx-bf16" else "")
+        made_by = embedder.signature + ("+bf16-openvino" if name == "onnx-bf16" else "")
         key = hashlib.sha256(f"{made_by}\x00{corpus_hash}".encode()).hexdigest()[:16]
         cache = BEIR_CACHE / f"{folder.name}-{key}.npy"
         corpus_s = None
@@ -325,8 +325,8 @@ all-MiniLM-L6-v2 in one process: torch (sentence-transformers, the reference),
 onnxruntime fp32 and onnxruntime int8 (dynamic quantization, per-channel int8 weights of
 every MatMul), both exported once from the packaged weights by `retrieval.onnx_embedder`,
 and onnx-bf16: onnxruntime fp32 for short calls (the query columns) with long calls on
-torch in bfloat16 arithmetic (`retrieval.embedders.BulkEmbedder`, the default where the CPU
-has native bf16). onnxruntime and the bf16 engine batch texts sorted by token count (each
+OpenVINO in bfloat16 (`retrieval.openvino_engine`, the default where the CPU has native
+bf16). onnxruntime and the bf16 engine batch texts sorted by token count (each
 batch pads to its own longest text) and use as many threads as the process has cores. Query CPU = process CPU time of one
 question embedded alone on one thread (how `bench.retrieval_bench` counts it). "chunks/s
 (wall)" uses every core and swings with other work on shared cores; "chunks per CPU s" is

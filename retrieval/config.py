@@ -28,7 +28,7 @@ class RetrievalConfig:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_backend: str = "torch"  # "torch" (the reference) or "onnx" (faster on a CPU)
     embedding_int8: bool = False  # onnx only: dynamic int8 quantization
-    embedding_bulk_bf16: bool | None = None  # onnx fp32: long calls on torch bf16; None = auto
+    embedding_bulk_bf16: bool | None = None  # onnx fp32: long calls on OpenVINO bf16; None = auto
     embedding_cache: Path | None = (
         None  # onnx only: the exported model (default data_dir/models/embeddings)
     )

@@ -41,10 +41,11 @@ def describe(sig: str) -> str:
     return f"{model} ({backend}, {precision})"
 
 
-# Precisions whose vectors are the same for retrieval. bf16 here is fp32 weights with the
-# matrix products in bfloat16 (``torch.autocast``): cosine with fp32 at least 0.9999 on
-# every chunk and abstract measured (mean 0.99998; int8's mean is 0.994), hit@5 unchanged
-# on the dev and policies sets and SciFact within 0.002 (BENCHMARKS.md, embed_bench)
+# Precisions whose vectors are the same for retrieval. bf16 here is the fp32 model run in
+# bfloat16 arithmetic (OpenVINO's bf16 inference precision; earlier torch.autocast): cosine
+# with fp32 at least 0.9999 on every chunk and abstract measured (mean 0.99998; int8's mean
+# is 0.994), hit@5 unchanged on the dev and policies sets and SciFact within 0.002
+# (BENCHMARKS.md, embed_bench)
 _SAME_VECTORS = {"fp32": "full", "bf16": "full"}
 
 

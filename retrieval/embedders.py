@@ -4,9 +4,10 @@
 - ``onnx``: the same model exported to ONNX and run by onnxruntime (``OnnxEmbedder``),
   fp32, or int8 with ``quantize=True`` (faster, vectors move slightly); see BENCHMARKS.md,
   the ``embed_bench`` section. At fp32 on a CPU with native bfloat16 (AVX-512 BF16, AMX),
-  long calls (a file at ingest) go to torch in bf16 arithmetic instead (``BulkEmbedder``):
-  about 1.5x onnxruntime's fp32 rate (2x torch's per core), the same vectors (cosine above
-  0.9999), while a question stays on onnxruntime, which embeds one short text fastest.
+  long calls (a file at ingest) go to OpenVINO in bf16 instead (``BulkEmbedder`` over
+  ``retrieval.openvino_engine``): about 2.3x onnxruntime's fp32 rate (2.8x torch's), the
+  same vectors (cosine above 0.9999), while a question stays on onnxruntime, which embeds
+  one short text fastest.
 
 Both give unit-length vectors and a ``signature`` (``MODEL|BACKEND|PRECISION``) that the
 store records, so that vectors from two embedders are never mixed.
@@ -30,9 +31,10 @@ EmbedBackend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
 # a call with this many texts or more is bulk work (ingest embeds a file per call)
 BULK_FROM = 16
-# the bulk engine is loaded once this many texts came in long calls: loading torch costs
-# about 3 s of CPU, which a smaller job (the sample documents are 53 chunks) never earns back
-BULK_LOAD_AFTER = 256
+# the bulk engine is loaded once this many texts came in long calls: loading and compiling
+# it costs about 0.7 s of CPU and 0.25 GiB, which it earns back after about 60 chunks; a
+# smaller job (the sample documents are 53 chunks) never loads it
+BULK_LOAD_AFTER = 128
 # the bulk engine must agree with the query engine this closely on the probes, or it is not used
 MIN_BULK_COSINE = 0.999
 
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX). Elsewhere
-    torch emulates bf16, slower than fp32. Read from /proc/cpuinfo, so that asking does not
+    bf16 is emulated, slower than fp32. Read from /proc/cpuinfo, so that asking does not
     import torch; False where there is none (macOS, Windows)."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
@@ -57,7 +59,7 @@ class BulkEmbedder:
 
     The bulk engine is loaded in a background thread once long calls have brought
     ``load_after`` texts; until it is ready they go to ``small`` too, so no call waits for
-    torch to load and a small job never loads it. Before it is trusted it must agree with
+    it to load and a small job never loads it. Before it is trusted it must agree with
     ``small`` on probe sentences (cosine >= ``MIN_BULK_COSINE``); if it does not, or does
     not load, ``small`` keeps doing all the work and the log says why."""
 
@@ -83,8 +85,8 @@ class BulkEmbedder:
         """Start loading the bulk engine (once); the thread that does it."""
         with self._lock:
             if self._loader is None:
-                # not a daemon: a process that ends while torch imports waits for the
-                # import, rather than tearing it down halfway
+                # not a daemon: a process that ends while the engine imports waits for
+                # the import, rather than tearing it down halfway
                 self._loader = threading.Thread(target=self._load, name="bulk-embedder-load")
                 self._loader.start()
             return self._loader
@@ -104,7 +106,7 @@ class BulkEmbedder:
         try:
             bulk = self._load_bulk()
             got = np.asarray(bulk.embed(list(PROBES)))
-        except Exception as exc:  # torch missing or broken: the query engine can do it all
+        except Exception as exc:  # missing or broken: the query engine can do it all
             log.warning("Bulk embedding engine unavailable (%s); using %s", exc, self.signature)
             return self.small
         want = np.asarray(self.small.embed(list(PROBES)))
@@ -141,8 +143,8 @@ def make_embedder(
     """The embedder for ``backend``. ``cache_dir`` holds the onnx backend's exported model
     (the app passes ``DATA_DIR/models/embeddings``); ``quantize`` and ``threads`` apply to
     the onnx backend only (torch picks its own threads and runs fp32: the reference).
-    ``bulk_bf16``: onnx at fp32 only, long calls on torch in bf16 (``BulkEmbedder``); None
-    = where the CPU has native bf16 (``native_bf16``)."""
+    ``bulk_bf16``: onnx at fp32 only, long calls on OpenVINO in bf16 (``BulkEmbedder``);
+    None = where the CPU has native bf16 (``native_bf16``)."""
     match backend:
         case "torch":
             from retrieval.embedder import SentenceTransformerEmbedder
@@ -163,9 +165,9 @@ def make_embedder(
             )
             if quantize or not (native_bf16() if bulk_bf16 is None else bulk_bf16):
                 return onnx
-            from retrieval.onnx_embedder import TorchBF16
+            from retrieval.openvino_engine import OpenVinoBF16
 
-            return BulkEmbedder(onnx, lambda: TorchBF16(onnx))
+            return BulkEmbedder(onnx, lambda: OpenVinoBF16(onnx))
         case _:
             raise EmbedderError(
                 f"Unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}."

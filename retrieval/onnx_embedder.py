@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _check_pooling(model_dir: Path) -> None:
         )
 
 
-def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean over real tokens (sentence-transformers' ``Pooling`` mean mode), then unit
     length (its ``Normalize``), so cosine similarity is a dot product."""
     m = mask[..., None].astype(np.float32)
@@ -291,7 +291,7 @@ class OnnxEmbedder:
                 attention_mask=torch.from_numpy(mask),
                 token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
             ).last_hidden_state.numpy()
-        want = _mean_pool_normalize(hidden, mask)
+        want = mean_pool_normalize(hidden, mask)
         worst = float((got * want).sum(axis=1).min())
         if worst < MIN_PROBE_COSINE[self.precision]:
             raise EmbedderError(
@@ -315,24 +315,19 @@ class OnnxEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         names = {i.name for i in session.get_inputs()}
         hidden = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
-        return _mean_pool_normalize(hidden, mask)
+        return mean_pool_normalize(hidden, mask)
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_with(texts, lambda ids, mask: self._run(self._session, ids, mask))
-
-    def embed_with(
-        self, texts: list[str], run: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    ) -> list[list[float]]:
-        """``texts`` tokenized, sorted and batched by this embedder, each batch's
-        (token ids, mask) turned into unit vectors by ``run``."""
-        if not texts:
-            return []
+    def batches(
+        self, texts: list[str], size: int | None = None
+    ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+        """``texts`` tokenized, sorted by length and cut into batches of ``size`` (default
+        ``batch_size``) that each pad only to their own longest text: (rows of ``texts``,
+        token ids, attention mask) per batch."""
+        size = size or self.batch_size
         encodings = self._tokenizer.encode_batch(list(texts))
-        # sort by length so each batch pads only to its own longest text
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        parts: list[tuple[list[int], np.ndarray]] = []
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -340,51 +335,16 @@ class OnnxEmbedder:
                 n = len(encodings[i].ids)
                 ids[r, :n] = encodings[i].ids
                 mask[r, :n] = 1
-            parts.append((rows, run(ids, mask)))
-        out = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
-        for rows, vectors in parts:
-            out[rows] = vectors
-        return out.tolist()
-
-
-class TorchBF16:
-    """The same model on torch with its matrix products in bfloat16 (``torch.autocast``;
-    weights, layer norms, pooling and the output stay fp32), fed by an ``OnnxEmbedder``'s
-    tokens and batches. Where the CPU multiplies bf16 in hardware (AVX-512 BF16, AMX) it
-    embeds about 1.5x as many chunks a second as onnxruntime at fp32 (2x torch per core),
-    with the same vectors for retrieval (cosine above 0.9999; see
-    ``retrieval.embedder_check``). It loads torch and transformers (about 3 s), not
-    sentence-transformers (about 8 s)."""
-
-    def __init__(self, onnx: OnnxEmbedder) -> None:
-        import torch
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-
-        self._torch = torch
-        self._onnx = onnx
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # a bar per load would clutter ingest's own
-        try:
-            self._model = AutoModel.from_pretrained(str(onnx._model_dir)).eval()
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
-        self.name = onnx.name
-        self.signature = signature(onnx.name, "torch", "bf16")
-
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            hidden = self._model(
-                input_ids=torch.from_numpy(ids),
-                attention_mask=torch.from_numpy(mask),
-                token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
-            ).last_hidden_state
-        return _mean_pool_normalize(hidden.float().numpy(), mask)
+            yield rows, ids, mask
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        return self._onnx.embed_with(texts, self._run)
+        out: np.ndarray | None = None
+        for rows, ids, mask in self.batches(texts):
+            vectors = self._run(self._session, ids, mask)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        return [] if out is None else out.tolist()
 
 
 def _quantize(src: Path, dst: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -208,20 +209,20 @@ CHUNKS = [
 
 def test_bulk_bf16_gives_the_reference_vectors_and_leaves_questions_on_onnx(onnx_cache, embedder):
     from retrieval.embedders import BULK_FROM, BulkEmbedder
-    from retrieval.onnx_embedder import TorchBF16
+    from retrieval.openvino_engine import OpenVinoBF16
 
     split = make_embedder(MODEL, "onnx", onnx_cache, bulk_bf16=True)
     assert isinstance(split, BulkEmbedder)
     assert split.signature == f"{MODEL}|onnx|fp32"  # what the store records: fp32's vectors
     split.embed(TEXTS[:2])
-    assert split._loader is None  # a question never loads torch
+    assert split._loader is None  # a question never loads the bulk engine
     assert len(CHUNKS) >= BULK_FROM
     split.load_after = 2 * len(CHUNKS)
     early = np.asarray(split.embed(CHUNKS))
-    assert split._loader is None  # a small job never loads torch: onnxruntime embeds
+    assert split._loader is None  # nor does a small job: onnxruntime embeds
     split.embed(CHUNKS)  # the second long call reaches load_after: loading starts
     assert split._loader is not None
-    assert isinstance(split.bulk, TorchBF16)  # waits for the load
+    assert isinstance(split.bulk, OpenVinoBF16)  # waits for the load
     vectors = np.asarray(split.embed(CHUNKS))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # each vector in its own place, and the reference's to within bf16's rounding
@@ -231,6 +232,12 @@ def test_bulk_bf16_gives_the_reference_vectors_and_leaves_questions_on_onnx(onnx
     assert (vectors @ np.asarray(embedder.embed(CHUNKS)).T).argmax(axis=1).tolist() == list(
         range(len(CHUNKS))
     )
+    # two uploads at once share the engine: each call still gets its own vectors
+    calls = [CHUNKS, CHUNKS[::-1], CHUNKS[3:] + CHUNKS[:3]]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(split.bulk.embed, calls))
+    for texts, vecs in zip(calls, got, strict=True):
+        assert _cosines(np.asarray(vecs), embedder.embed(texts)).min() >= 0.9999
 
 
 def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
@@ -240,17 +247,17 @@ def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
     assert isinstance(small, OnnxEmbedder)
 
     class Scrambled:  # another space: it would quietly return worse hits
-        name, signature = MODEL, f"{MODEL}|torch|bf16"
+        name, signature = MODEL, f"{MODEL}|openvino|bf16"
 
         def embed(self, texts):
             rng = np.random.default_rng(0)
             v = rng.normal(size=(len(texts), 384))
             return (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()
 
-    def no_torch():
-        raise ImportError("No module named 'torch'")
+    def no_openvino():
+        raise ImportError("No module named 'openvino'")
 
-    for load in (Scrambled, no_torch):
+    for load in (Scrambled, no_openvino):
         split = BulkEmbedder(small, load)
         with caplog.at_level("WARNING"):
             assert split.bulk is small
@@ -283,11 +290,12 @@ def test_bulk_bf16_defaults_to_cpus_that_have_it(onnx_cache, tmp_path, monkeypat
 
 def test_bf16_and_fp32_vectors_are_interchangeable_int8_are_not():
     fp32, bf16, int8 = (
-        signature(MODEL, b, p) for b, p in (("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8"))
+        signature(MODEL, b, p)
+        for b, p in (("onnx", "fp32"), ("openvino", "bf16"), ("onnx", "int8"))
     )
     check_embedder(fp32, bf16)
     check_embedder(bf16, fp32)
     with pytest.raises(EmbedderError, match="python -m ingest --rebuild"):
         check_embedder(bf16, int8)
     with pytest.raises(EmbedderError):
-        check_embedder(signature("other/model", "torch", "bf16"), bf16)
+        check_embedder(signature("other/model", "openvino", "bf16"), bf16)
