@@ -77,9 +77,12 @@ def load_pdf(path: Path) -> list[Page]:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):  # many PDFs only restrict editing
             raise IngestError(f"{path.name}: the PDF is encrypted with a password")
-        pages = [
-            Page(pdf_text(p.extract_text() or ""), i) for i, p in enumerate(reader.pages, start=1)
-        ]
+        for page in reader.pages:  # inflated by pypdf, within its limits: a bomb stops here
+            page.get_contents()
+        texts = _pdfium_texts(path, len(reader.pages))
+        if texts is None:  # PDFium cannot read what pypdf can: pypdf's text, slower
+            texts = [p.extract_text() or "" for p in reader.pages]
+        pages = [Page(pdf_text(t), i) for i, t in enumerate(texts, start=1)]
         if pages:
             pages[0] = Page(pages[0].text, 1, _pdf_created(reader))
     except IngestError:
@@ -101,6 +104,32 @@ def load_pdf(path: Path) -> list[Page]:
     if not any(p.text.strip() for p in pages):
         raise IngestError(f"{path.name}: no text found; OCR is not supported")
     return pages
+
+
+def _pdfium_texts(path: Path, pages: int) -> list[str] | None:
+    """Each page's text by PDFium, which reads the same words as pypdf's ``extract_text``
+    in about a twentieth of its CPU time (the seven public policy PDFs, 290 pages: 0.75 s
+    against 13.4 s). Lines end in "\n" (PDFium writes "\r\n"); a word that PDFium joined
+    across a line break keeps its hyphen (PDFium marks it U+FFFE). None when PDFium cannot
+    open the file or counts other pages than pypdf."""
+    import pypdfium2 as pdfium
+
+    try:
+        doc = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError:
+        return None
+    try:
+        if len(doc) != pages:
+            return None
+        out = []
+        for page in doc:
+            textpage = page.get_textpage()
+            out.append(textpage.get_text_range().replace("\r\n", "\n").replace("\ufffe", "-"))
+            textpage.close()
+            page.close()
+        return out
+    finally:
+        doc.close()
 
 
 def _pdf_created(reader) -> str | None:

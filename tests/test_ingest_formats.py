@@ -164,3 +164,29 @@ def test_pdf_ligatures_are_spelled_out_and_found(empty_index, tmp_path):
     assert ingest_paths(empty_index, [path]).ok
     (hit,) = empty_index.retriever(floor=-1, mode="bm25").search("conflict", 1)
     assert hit.source == "ethics.pdf" and "conflict" in hit.text
+
+
+def test_pdf_text_is_read_by_pdfium_with_pypdf_as_the_fallback(monkeypatch):
+    import pypdfium2 as pdfium
+    from pypdf import PdfReader
+
+    from ingest.loaders import pdf_text
+
+    handbook = Path(__file__).parents[1] / "data" / "samples" / "employee_handbook.pdf"
+    reader = PdfReader(handbook)
+    pypdf_pages = [pdf_text(p.extract_text() or "") for p in reader.pages]
+    opened = []
+    real = pdfium.PdfDocument
+    monkeypatch.setattr(pdfium, "PdfDocument", lambda *a, **k: opened.append(a) or real(*a, **k))
+    pages = load_pdf(handbook)
+    assert opened  # PDFium read the text
+    assert [p.number for p in pages] == list(range(1, len(reader.pages) + 1))
+    # the same words on every page, lines ending in "\n" as pypdf's do
+    assert [p.text.split() for p in pages] == [t.split() for t in pypdf_pages]
+    assert not any("\r" in p.text for p in pages)
+
+    def unreadable(*args, **kwargs):
+        raise pdfium.PdfiumError("Failed to load document (PDFium: Data format error).")
+
+    monkeypatch.setattr(pdfium, "PdfDocument", unreadable)
+    assert [p.text for p in load_pdf(handbook)] == pypdf_pages  # pypdf's text, not an error
