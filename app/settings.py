@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     embed_bulk_bf16: bool | None = Field(
         None,
         description="onnx at fp32: embed long calls (a file at ingest, an upload) with OpenVINO "
-        "in bfloat16: about 2.3x onnxruntime's rate where the CPU has native bf16 (AVX-512 "
+        "in bfloat16: about 2.1x onnxruntime's rate where the CPU has native bf16 (AVX-512 "
         "BF16, AMX), the same vectors (cosine above 0.9999); questions stay on onnxruntime. "
         "Unset = on exactly where the CPU has native bf16 (elsewhere it is emulated, slower).",
     )

@@ -5,7 +5,7 @@
   fp32, or int8 with ``quantize=True`` (faster, vectors move slightly); see BENCHMARKS.md,
   the ``embed_bench`` section. At fp32 on a CPU with native bfloat16 (AVX-512 BF16, AMX),
   long calls (a file at ingest) go to OpenVINO in bf16 instead (``BulkEmbedder`` over
-  ``retrieval.openvino_engine``): about 2.3x onnxruntime's fp32 rate (2.8x torch's), the
+  ``retrieval.openvino_engine``): about 2.1x onnxruntime's fp32 rate (2.5x torch's), the
   same vectors (cosine above 0.9999), while a question stays on onnxruntime, which embeds
   one short text fastest.
 
