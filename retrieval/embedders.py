@@ -32,7 +32,7 @@ BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
 # a call with this many texts or more is bulk work (ingest embeds a file per call)
 BULK_FROM = 16
 # the bulk engine is loaded once this many texts came in long calls: loading and compiling
-# it costs about 0.7 s of CPU and 0.25 GiB, which it earns back after about 60 chunks; a
+# it costs about 0.7 s of CPU and 0.25 GiB (more at work), earned back after about 60 chunks; a
 # smaller job (the sample documents are 53 chunks) never loads it
 BULK_LOAD_AFTER = 128
 # the bulk engine must agree with the query engine this closely on the probes, or it is not used
