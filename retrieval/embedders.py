@@ -60,8 +60,9 @@ class BulkEmbedder:
     The bulk engine is loaded in a background thread once long calls have brought
     ``load_after`` texts; until it is ready they go to ``small`` too, so no call waits for
     it to load and a small job never loads it. Before it is trusted it must agree with
-    ``small`` on probe sentences (cosine >= ``MIN_BULK_COSINE``); if it does not, or does
-    not load, ``small`` keeps doing all the work and the log says why."""
+    ``small`` on probe sentences (cosine >= ``MIN_BULK_COSINE``); if it does not, does not
+    load or later fails a call, ``small`` does all the work from then on and the log says
+    why."""
 
     def __init__(
         self,
@@ -127,7 +128,20 @@ class BulkEmbedder:
         self._long_texts += len(texts)
         if self._long_texts >= self.load_after:
             self.start_loading()
-        return (self._bulk or self.small).embed(texts)
+        bulk = self._bulk
+        if bulk is None or bulk is self.small:
+            return self.small.embed(texts)
+        try:
+            return bulk.embed(texts)
+        except Exception as exc:  # an accelerator that breaks must not fail the file
+            log.warning(
+                "Bulk embedding engine %s failed (%s); %s embeds from now on",
+                bulk.signature,
+                exc,
+                self.signature,
+            )
+            self._bulk = self.small
+            return self.small.embed(texts)
 
 
 def make_embedder(

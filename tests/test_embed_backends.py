@@ -265,6 +265,25 @@ def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
         assert np.allclose(got, small.embed(CHUNKS), atol=1e-6)
     assert "disagrees" in caplog.text and "unavailable" in caplog.text
 
+    class BreaksLater:  # agrees on the probes, then fails a call (a driver, memory)
+        name, signature = MODEL, f"{MODEL}|openvino|bf16"
+        calls = 0
+
+        def embed(self, texts):
+            BreaksLater.calls += 1
+            if BreaksLater.calls > 1:
+                raise RuntimeError("Exception from src/inference: out of memory")
+            return small.embed(texts)
+
+    split = BulkEmbedder(small, BreaksLater)
+    assert isinstance(split.bulk, BreaksLater)
+    with caplog.at_level("WARNING"):
+        got = split.embed(CHUNKS)  # the file is embedded all the same
+    assert np.allclose(got, small.embed(CHUNKS), atol=1e-6)
+    assert "failed" in caplog.text and split.bulk is small
+    split.embed(CHUNKS)
+    assert BreaksLater.calls == 2  # never asked again
+
 
 def test_bulk_bf16_defaults_to_cpus_that_have_it(onnx_cache, tmp_path, monkeypatch):
     import retrieval.embedders as embedders
