@@ -64,12 +64,18 @@ class OpenVinoBF16:
         if not texts:
             return []
         parts: list[tuple[list[int], np.ndarray]] = []
+        errors: list[Exception] = []
 
         def done(request, job: tuple[list[int], np.ndarray]) -> None:
-            # on an OpenVINO thread, as each batch finishes (appending to a list is atomic)
-            rows, mask = job
-            hidden = np.array(request.get_output_tensor(0).data, dtype=np.float32)
-            parts.append((rows, mean_pool_normalize(hidden, mask)))
+            # on an OpenVINO thread, as each batch finishes (appending to a list is atomic);
+            # an exception must not escape into that thread (the process aborts at exit):
+            # it is raised again below, in the caller's
+            try:
+                rows, mask = job
+                hidden = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+                parts.append((rows, mean_pool_normalize(hidden, mask)))
+            except Exception as exc:
+                errors.append(exc)
 
         with self._lock:
             self._queue.set_callback(done)
@@ -85,7 +91,9 @@ class OpenVinoBF16:
                 )
                 sent += 1
             self._queue.wait_all()
-        if len(parts) != sent:  # a callback that raised: never a vector left unset
+        if errors:
+            raise errors[0]
+        if len(parts) != sent:  # never a vector left unset
             raise RuntimeError(f"OpenVINO returned {len(parts)} of {sent} batches")
         out = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:

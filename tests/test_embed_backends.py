@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,6 +239,46 @@ def test_bulk_bf16_gives_the_reference_vectors_and_leaves_questions_on_onnx(onnx
         got = list(pool.map(split.bulk.embed, calls))
     for texts, vecs in zip(calls, got, strict=True):
         assert _cosines(np.asarray(vecs), embedder.embed(texts)).min() >= 0.9999
+
+
+def test_an_error_on_an_openvino_thread_reaches_the_caller_and_the_process_ends_cleanly(
+    onnx_cache,
+):
+    """An exception must not escape into OpenVINO's callback thread: the call raised, but the
+    process then aborted at exit (status 134), after an ingest had written everything."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import retrieval.openvino_engine as engine
+        from retrieval.embedders import make_embedder
+
+        bulk = make_embedder({MODEL!r}, "onnx", {str(onnx_cache)!r}, bulk_bf16=True).bulk
+        assert isinstance(bulk, engine.OpenVinoBF16)
+        real = engine.mean_pool_normalize
+
+        def broken(hidden, mask):
+            raise ValueError("pooling broke")
+
+        engine.mean_pool_normalize = broken
+        try:
+            bulk.embed(["a chunk of text"] * 40)
+        except ValueError as exc:
+            print("raised:", exc)
+        engine.mean_pool_normalize = real
+        print("after:", len(bulk.embed(["a chunk of text"] * 40)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "raised: pooling broke" in done.stdout and "after: 40" in done.stdout
 
 
 def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
