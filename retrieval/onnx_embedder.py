@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,24 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     pooled = summed / np.clip(m.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     return pooled / np.clip(norms, 1e-12, None)
+
+
+def model_feeds(ids: np.ndarray, mask: np.ndarray, accepted: Container[str]) -> dict:
+    """A batch's inputs to the exported model (token ids, attention mask, token types all
+    0), those of them the loaded model takes: an export may drop an input it does not use."""
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return {name: value for name, value in feeds.items() if name in accepted}
+
+
+def in_text_order(parts: Iterable[tuple[list[int], np.ndarray]], texts: int) -> list[list[float]]:
+    """A call's vectors, from its batches' (rows of the call's texts, their vectors) in any
+    order, put back in the order of its texts; ``texts``: how many it had."""
+    out: np.ndarray | None = None
+    for rows, vectors in parts:
+        if out is None:
+            out = np.empty((texts, vectors.shape[1]), dtype=np.float32)
+        out[rows] = vectors
+    return [] if out is None else out.tolist()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -312,9 +330,8 @@ class OnnxEmbedder:
         return ids, mask
 
     def _run(self, session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         names = {i.name for i in session.get_inputs()}
-        hidden = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+        hidden = session.run(None, model_feeds(ids, mask, names))[0]
         return mean_pool_normalize(hidden, mask)
 
     def batches(
@@ -338,13 +355,10 @@ class OnnxEmbedder:
             yield rows, ids, mask
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        out: np.ndarray | None = None
-        for rows, ids, mask in self.batches(texts):
-            vectors = self._run(self._session, ids, mask)
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-        return [] if out is None else out.tolist()
+        parts = (
+            (rows, self._run(self._session, ids, mask)) for rows, ids, mask in self.batches(texts)
+        )
+        return in_text_order(parts, len(texts))
 
 
 def _quantize(src: Path, dst: Path) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from retrieval.embedder_check import signature
-from retrieval.onnx_embedder import mean_pool_normalize
+from retrieval.onnx_embedder import in_text_order, mean_pool_normalize, model_feeds
 
 if TYPE_CHECKING:
     from retrieval.onnx_embedder import OnnxEmbedder
@@ -81,21 +81,11 @@ class OpenVinoBF16:
             self._queue.set_callback(done)
             sent = 0
             for rows, ids, mask in self._onnx.batches(texts, BATCH):
-                feeds = {
-                    "input_ids": ids,
-                    "attention_mask": mask,
-                    "token_type_ids": np.zeros_like(ids),
-                }
-                self._queue.start_async(
-                    {k: v for k, v in feeds.items() if k in self._inputs}, (rows, mask)
-                )
+                self._queue.start_async(model_feeds(ids, mask, self._inputs), (rows, mask))
                 sent += 1
             self._queue.wait_all()
         if errors:
             raise errors[0]
         if len(parts) != sent:  # never a vector left unset
             raise RuntimeError(f"OpenVINO returned {len(parts)} of {sent} batches")
-        out = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
-        for rows, vectors in parts:
-            out[rows] = vectors
-        return out.tolist()
+        return in_text_order(parts, len(texts))
