@@ -1,6 +1,7 @@
 """The retrieval tuning study: which index text, BM25 weighting and fusion put the right page first.
 
-    python -m bench.retrieval_tuning [--sets dev policies scifact] [--write]
+    python -m bench.retrieval_tuning [--sets dev policies scifact] [--grid] [--bm25-grid] [--write]
+    python -m bench.retrieval_tuning --misses
 
 Runs the product's own pieces (``ingest`` loaders and chunking, ``BM25Index``,
 ``reciprocal_rank_fusion`` / ``convex_fusion``, ``retrieval.context.index_text``) on each
@@ -35,7 +36,7 @@ from app.eval.qa_file import QAItem, load_qa
 from app.metrics import first_rank, ndcg_at_k, recall_at_k
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, SAMPLE_DOCS_DIR
 from bench.common import machine, write_section
-from retrieval.bm25_index import BM25Index
+from retrieval.bm25_index import K1, B, BM25Index, tokenize
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.context import context_line, index_text
 from retrieval.fusion import convex_fusion, reciprocal_rank_fusion
@@ -68,6 +69,8 @@ class Config:
     candidates: int = 20
     parts: str = "both"  # which context: both | title | heading
     page_agg: float = 0.0  # > 0: pages ranked by best chunk + this x their other chunks
+    k1: float = K1  # BM25's term-frequency saturation
+    b: float = B  # ... and length normalisation
 
 
 # ---- embeddings, cached by text ---------------------------------------------------------------
@@ -201,7 +204,7 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
         top = top[np.argsort(-row[top], kind="stable")]
         dense.append([(ids[i], float(row[i])) for i in top])
     with tempfile.TemporaryDirectory() as tmp:
-        bm25 = BM25Index(Path(tmp), context_weight=cfg.context_repeat)
+        bm25 = BM25Index(Path(tmp), context_weight=cfg.context_repeat, k1=cfg.k1, b=cfg.b)
         rows = []
         for d in qs.docs:
             if cfg.bm25_context:
@@ -338,6 +341,73 @@ def fusion_grid(base: Config) -> list[Config]:
     return out
 
 
+def bm25_grid(base: Config) -> list[Config]:
+    """BM25's k1 and b around the product's (1.5, 0.75), with the chosen fusion."""
+    return [
+        replace(base, name=f"  BM25 k1={k1} b={b} (not kept)", k1=k1, b=b)
+        for k1 in (0.6, 0.9, 1.2, 1.5, 2.0)
+        for b in (0.3, 0.5, 0.75, 0.9)
+        if (k1, b) != (K1, B)
+    ]
+
+
+def answer_words(answer: str, text: str) -> float:
+    """Share of a reference answer's words (``tokenize``: stemmed, stop words out) in a text."""
+    words = set(tokenize(answer))
+    return len(words & set(tokenize(text))) / len(words) if words else 0.0
+
+
+def misses(qs: QASet, p: Prepared, cfg: Config, holds: float = 0.8) -> dict[str, int]:
+    """Of the questions whose right document is not first (hybrid): how many have a chunk of
+    the right document holding ``holds`` of the reference answer's words, how many have such
+    a chunk first anyway (another document's chunk answering alike), and at what rank of
+    the fused candidates the right document's best such chunk sits: what a reranker of
+    the candidates could win at most."""
+    by_id = {d.id: d for d in qs.docs}
+    wide = f"at rank 11-{2 * cfg.candidates}"
+    out = dict.fromkeys(
+        [
+            "right document not first",
+            "the chunk first holds the answer's words too",
+            "a chunk of the right document holds the answer's words",
+            *(f"  ... that chunk {w}" for w in ("at rank 2-3", "at rank 4-10", wide)),
+            "  ... that chunk not among the candidates",
+        ],
+        0,
+    )
+
+    def count(key: str) -> None:
+        out[key] += 1
+
+    for n, item in enumerate(qs.items):
+        if item.source is None or not item.answers:
+            continue
+        fused = fuse(p, cfg, n, "hybrid")
+        first = by_id[fused[0]]
+        if first.source == item.source:
+            continue
+        count("right document not first")
+        if answer_words(item.answers[0], first.text) >= holds:
+            count("the chunk first holds the answer's words too")
+        own = [d for d in qs.docs if d.source == item.source]
+        best = max(own, key=lambda d: answer_words(item.answers[0], d.text))
+        if answer_words(item.answers[0], best.text) < holds:
+            continue
+        count("a chunk of the right document holds the answer's words")
+        rank = fused.index(best.id) + 1 if best.id in fused else None
+        where = (
+            "not among the candidates"
+            if rank is None
+            else "at rank 2-3"
+            if rank <= 3
+            else "at rank 4-10"
+            if rank <= 10
+            else wide
+        )
+        count(f"  ... that chunk {where}")
+    return out
+
+
 def markdown(results: dict, floors: dict) -> str:
     from app.eval.report import markdown_table
 
@@ -406,13 +476,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval_tuning", description=__doc__)
     parser.add_argument("--sets", nargs="+", default=["dev", "policies", "scifact"])
     parser.add_argument("--grid", action="store_true", help="also the fusion grid")
+    parser.add_argument("--bm25-grid", action="store_true", help="also BM25's k1 x b grid")
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md's section")
     parser.add_argument("--cost", action="store_true", help="only the ingest cost of context")
+    parser.add_argument(
+        "--misses", action="store_true", help="only what the chosen setup misses on policies"
+    )
     args = parser.parse_args(argv)
     if args.cost:
         ingest_cost()
         return 0
     cache = EmbeddingCache(DEFAULT_EMBEDDING_MODEL)
+    if args.misses:
+        qs = qa_set("policies")
+        for key, n in misses(qs, prepare(qs, CHOSEN, cache), CHOSEN).items():
+            print(f"{key}: {n}")
+        return 0
     results: dict = {}
     floors: dict = {}
     for set_name in args.sets:
@@ -420,9 +499,17 @@ def main(argv: list[str] | None = None) -> int:
         qs = qa_set(set_name)
         print(f"== {set_name}: {len(qs.docs)} chunks, {len(qs.items)} questions", file=sys.stderr)
         configs = list(CONFIGS) + (fusion_grid(CHOSEN) if args.grid else [])
+        configs += bm25_grid(CHOSEN) if args.bm25_grid else []
         prepared: dict[tuple, Prepared] = {}
         for cfg in configs:
-            key = (cfg.embed_context, cfg.bm25_context, cfg.context_repeat, cfg.parts)
+            key = (
+                cfg.embed_context,
+                cfg.bm25_context,
+                cfg.context_repeat,
+                cfg.parts,
+                cfg.k1,
+                cfg.b,
+            )
             if key not in prepared:
                 prepared[key] = prepare(qs, cfg, cache)
             p = prepared[key]

@@ -103,11 +103,21 @@ class _Doc:
 
 class BM25Index:
     """A bm25s index over chunks, kept in ``directory``. ``context_weight``: how many times
-    a chunk's context line counts (``doc_tokens``)."""
+    a chunk's context line counts (``doc_tokens``); ``k1``, ``b``: BM25's term-frequency
+    saturation and length normalisation (the defaults are the product's; other values are
+    for ``bench.retrieval_tuning``'s study)."""
 
-    def __init__(self, directory: Path, context_weight: int = CONTEXT_WEIGHT) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        context_weight: int = CONTEXT_WEIGHT,
+        *,
+        k1: float = K1,
+        b: float = B,
+    ) -> None:
         self.directory = Path(directory)
         self.context_weight = context_weight
+        self.k1, self.b = k1, b
         self._docs: list[_Doc] = []
         self._bm25: bm25s.BM25 | None = None
         self._checksum = ids_checksum([])
@@ -128,7 +138,7 @@ class BM25Index:
                 doc_tokens(d.text, d.context, self.context_weight) or ["\x00empty"]
                 for d in new_docs
             ]
-            model = bm25s.BM25(method=METHOD, k1=K1, b=B)
+            model = bm25s.BM25(method=METHOD, k1=self.k1, b=self.b)
             model.index(corpus, show_progress=False)
         self._docs, self._bm25, self._checksum = (
             new_docs,

@@ -54,6 +54,20 @@ def test_scores_match_rank_bm25(tmp_path, query):
     assert int(np.argmax(ours)) == int(np.argmax(expected))
 
 
+@pytest.mark.parametrize(("k1", "b"), [(0.9, 0.3), (2.0, 0.0)])
+def test_other_k1_and_b_are_used(tmp_path, k1, b):
+    """The parameters bench.retrieval_tuning studies reach the index: scores match
+    rank-bm25 with the same k1 and b, and differ from the product's defaults."""
+    index = BM25Index(tmp_path / "bm25", k1=k1, b=b)
+    index.build([(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)])
+    query = QUERIES[0]
+    reference = LuceneIdfOkapi([tokenize(t) for t in CORPUS], k1=k1, b=b)
+    np.testing.assert_allclose(
+        index.scores(query) * (k1 + 1), reference.get_scores(tokenize(query)), rtol=1e-5
+    )
+    assert not np.allclose(index.scores(query), _index(tmp_path / "default").scores(query))
+
+
 def test_tokenize_stems_and_drops_stopwords():
     assert tokenize("The Employees are receiving leave") == ["employe", "receiv", "leav"]
 
