@@ -24,10 +24,12 @@ times, on the same machine and in the same process, interleaved round by round:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ import numpy as np
 from app.eval import markdown_table
 from bench.common import machine, write_section
 from bench.embed_bench import ingest_chunks, load_backend
+from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.openvino_engine import BATCH
 
 
@@ -49,10 +52,13 @@ def flop_per_token(config: dict) -> int:
     return sum(2 * i * o for i, o in shapes(config))
 
 
-def model_config(onnx: Any) -> dict:
-    import json
+def model_config() -> dict:
+    """The packaged model's transformer config (hidden size, layers, feed-forward width)."""
+    from retrieval.embedder import resolve_model_path
 
-    return json.loads((onnx._model_dir / "config.json").read_text())
+    return json.loads(
+        (Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL)) / "config.json").read_text()
+    )
 
 
 class ProductsOpenVino:
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     bulk = load_backend("onnx-bf16")
     reference = load_backend("torch")
     onnx = bulk.small
-    config = model_config(onnx)
+    config = model_config()
     tokens = [int(m.sum()) for _, _, m in onnx.batches(texts, len(texts))]
     mean_tokens = round(sum(tokens) / len(texts))
     rows = BATCH * mean_tokens
