@@ -110,6 +110,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="The dense side's share in hybrid fusion (BM25 gets the rest); 0.5 = alike.",
     )
+    rerank_depth: int = Field(
+        10,
+        ge=0,
+        le=50,
+        description="Hybrid retrieval re-scores its fused top this many by late interaction "
+        "(each question word piece's best match in the chunk, from the chunks' token vectors "
+        "kept at ingest; the onnx backend makes them); 0 = off.",
+    )
     relevance_floor: float = Field(
         0.25,
         ge=-1.0,

@@ -41,6 +41,7 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         fusion=settings.fusion,
         dense_weight=settings.dense_weight,
         relevance_floor=settings.relevance_floor,
+        rerank_depth=settings.rerank_depth,
     )
 
 

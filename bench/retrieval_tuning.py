@@ -1,6 +1,7 @@
 """The retrieval tuning study: which index text, BM25 weighting and fusion put the right page first.
 
-    python -m bench.retrieval_tuning [--sets dev policies scifact] [--grid] [--bm25-grid] [--write]
+    python -m bench.retrieval_tuning [--sets dev policies scifact] [--grid] [--bm25-grid] [--maxsim]
+                                    [--write]
     python -m bench.retrieval_tuning --misses
 
 Runs the product's own pieces (``ingest`` loaders and chunking, ``BM25Index``,
@@ -39,7 +40,7 @@ from bench.common import machine, write_section
 from retrieval.bm25_index import K1, B, BM25Index, tokenize
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.context import context_line, index_text
-from retrieval.fusion import convex_fusion, reciprocal_rank_fusion
+from retrieval.fusion import convex_fusion, min_max, reciprocal_rank_fusion
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CACHE = DEFAULT_DATA_DIR / "tuning"
@@ -71,6 +72,8 @@ class Config:
     page_agg: float = 0.0  # > 0: pages ranked by best chunk + this x their other chunks
     k1: float = K1  # BM25's term-frequency saturation
     b: float = B  # ... and length normalisation
+    maxsim_depth: int = 0  # > 0: the fused top this many re-scored by late interaction
+    maxsim_weight: float = 0.65  # ... as (1 - w) x fused + w x MaxSim, each min-max normalised
 
 
 # ---- embeddings, cached by text ---------------------------------------------------------------
@@ -169,6 +172,8 @@ class Prepared:
     sparse: list[list[tuple[str, float]]]
     max_cos: np.ndarray  # each query's best cosine over the corpus (the floor's input)
     where: dict[str, tuple]  # chunk id -> (source, page)
+    q_tokens: list[np.ndarray] | None = None  # each query's token vectors (late interaction)
+    d_tokens: dict[str, np.ndarray] | None = None  # ... and its candidates'
 
 
 DEPTH = 100
@@ -216,7 +221,60 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
                 rows.append((d.id, d.text, d.source, d.page))
         bm25.build(rows)
         sparse = [[(h.id, h.score) for h in bm25.search(i.question, depth)] for i in qs.items]
-    return Prepared(dense, sparse, scores.max(axis=1), {d.id: (d.source, d.page) for d in qs.docs})
+    p = Prepared(dense, sparse, scores.max(axis=1), {d.id: (d.source, d.page) for d in qs.docs})
+    if cfg.maxsim_depth:
+        add_token_vectors(qs, p, cfg)
+    return p
+
+
+MAXSIM_DEPTH = 10  # token vectors are made for each query's fused top this many
+
+
+def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
+    """Token vectors (``OnnxEmbedder.token_vectors``) of every query and of the chunks in
+    any query's fused top ``MAXSIM_DEPTH``: the text each side embeds (the context line in
+    front; SciFact's "title text")."""
+    from retrieval.onnx_embedder import OnnxEmbedder
+
+    embedder = OnnxEmbedder(DEFAULT_EMBEDDING_MODEL, DEFAULT_DATA_DIR / "models" / "embeddings")
+    plain = replace(cfg, maxsim_depth=0, page_agg=0.0)
+    wanted = sorted(
+        {d for n in range(len(qs.items)) for d in fuse(p, plain, n, "hybrid")[:MAXSIM_DEPTH]}
+    )
+    by_id = {d.id: d for d in qs.docs}
+
+    def text(d: Doc) -> str:
+        if qs.name == "scifact":
+            return f"{d.title} {d.text}".strip()
+        return index_text(d.text, d.title, d.heading) if cfg.embed_context else d.text
+
+    print(f"token vectors of {len(wanted)} chunks", file=sys.stderr, flush=True)
+    p.d_tokens = dict(
+        zip(wanted, embedder.token_vectors([text(by_id[d]) for d in wanted]), strict=True)
+    )
+    p.q_tokens = embedder.token_vectors([i.question for i in qs.items])
+
+
+def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
+    """Late interaction (Khattab and Zaharia, SIGIR 2020): each query token's best cosine
+    with any token of the document, averaged over the query's tokens."""
+    return float((query @ doc.T).max(axis=1).mean()) if len(query) and len(doc) else 0.0
+
+
+def maxsim_rerank(
+    fused: list[tuple[str, float]], p: Prepared, q: int, depth: int, weight: float
+) -> list[tuple[str, float]]:
+    """The fused top ``depth`` re-ordered by (1 - weight) x fused + weight x MaxSim, each
+    min-max normalised over those candidates; the rest keep their order below them."""
+    assert p.q_tokens is not None and p.d_tokens is not None
+    head, tail = fused[:depth], fused[depth:]
+    if len(head) < 2:
+        return fused
+    late = min_max([maxsim(p.q_tokens[q], p.d_tokens[d]) for d, _ in head])
+    early = min_max([s for _, s in head])
+    mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]
+    order = sorted(range(len(head)), key=lambda i: -mixed[i])
+    return [(head[i][0], mixed[i]) for i in order] + tail
 
 
 def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
@@ -235,6 +293,8 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
         )
     if cfg.page_agg:
         fused = page_aggregate(fused, p.where, cfg.page_agg)
+    if cfg.maxsim_depth:
+        fused = maxsim_rerank(fused, p, q, cfg.maxsim_depth, cfg.maxsim_weight)
     return [d for d, _ in fused]
 
 
@@ -348,6 +408,17 @@ def bm25_grid(base: Config) -> list[Config]:
         for k1 in (0.6, 0.9, 1.2, 1.5, 2.0)
         for b in (0.3, 0.5, 0.75, 0.9)
         if (k1, b) != (K1, B)
+    ]
+
+
+def maxsim_grid(base: Config) -> list[Config]:
+    """The fused top 5 or 10 re-scored by late interaction, at four weights."""
+    return [
+        replace(
+            base, name=f"  + MaxSim top {depth}, weight {w}", maxsim_depth=depth, maxsim_weight=w
+        )
+        for depth in (5, MAXSIM_DEPTH)
+        for w in (0.5, 0.65, 0.8, 1.0)
     ]
 
 
@@ -477,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", default=["dev", "policies", "scifact"])
     parser.add_argument("--grid", action="store_true", help="also the fusion grid")
     parser.add_argument("--bm25-grid", action="store_true", help="also BM25's k1 x b grid")
+    parser.add_argument(
+        "--maxsim", action="store_true", help="also late interaction over the fused top 5/10"
+    )
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md's section")
     parser.add_argument("--cost", action="store_true", help="only the ingest cost of context")
     parser.add_argument(
@@ -500,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {set_name}: {len(qs.docs)} chunks, {len(qs.items)} questions", file=sys.stderr)
         configs = list(CONFIGS) + (fusion_grid(CHOSEN) if args.grid else [])
         configs += bm25_grid(CHOSEN) if args.bm25_grid else []
+        configs += maxsim_grid(CHOSEN) if args.maxsim else []
         prepared: dict[tuple, Prepared] = {}
         for cfg in configs:
             key = (
@@ -509,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.parts,
                 cfg.k1,
                 cfg.b,
+                cfg.maxsim_depth > 0,
             )
             if key not in prepared:
                 prepared[key] = prepare(qs, cfg, cache)

@@ -35,6 +35,7 @@ from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
 from retrieval.files import sha256_file
+from retrieval.late_interaction import gives_tokens
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -288,7 +289,12 @@ def _ingest_file(
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")
-        embeddings = index.embedder.embed([c.index_text for c in chunks])
+        texts = [c.index_text for c in chunks]
+        tokens = None  # token vectors, for late interaction, where the embedder gives them
+        if gives_tokens(index.embedder):
+            embeddings, tokens = index.embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
+        else:
+            embeddings = index.embedder.embed(texts)
     except IngestError as exc:
         reason = str(exc).removeprefix(f"{source}: ").removeprefix(f"{path.name}: ")
         return FileResult(source, "failed", reason=reason)
@@ -304,6 +310,7 @@ def _ingest_file(
             effective=dated.iso,
             effective_origin=dated.origin,
             supersedes=[s.to_text() for s in supersedes(head)],
+            tokens=tokens,
         )
     except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
         raise _StoreFailed(source, exc) from exc

@@ -55,6 +55,7 @@ class Index:
             fusion=self.config.fusion,
             dense_weight=self.config.dense_weight,
             floor=self.config.relevance_floor if floor is None else floor,
+            rerank_depth=self.config.rerank_depth,
         )
 
     def writer(self, timeout: float = 30.0):  # noqa: ANN201 - a context manager

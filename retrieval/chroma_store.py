@@ -15,6 +15,7 @@ collection dropped under it re-reads the pointer and runs again on the new one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
 from retrieval.context import context_of
@@ -32,6 +35,7 @@ from retrieval.embedder_check import check_embedder as check
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
 from retrieval.fresh_client import GENERATION, shared_client
+from retrieval.late_interaction import TokenStore
 from retrieval.lease import ChromaLease
 from retrieval.recovery import REBUILD_JOURNAL, DocState
 from retrieval.store_state import (
@@ -117,6 +121,9 @@ class ChromaStore:
         self.config = config
         self.data_dir = config.data_dir
         self.embedder = embedder
+        # the chunks' token vectors for late interaction, per embedder (they are its output)
+        key = hashlib.sha256(embedder.signature.encode()).hexdigest()[:12]
+        self.tokens = TokenStore(config.data_dir / "tokens" / f"{key}.sqlite")
         self._ef = _chroma_embedding_function(embedder)
         self._shared = None if config.chroma_host else shared_client(config.chroma_dir)
         self._base = config.collection
@@ -346,8 +353,10 @@ class ChromaStore:
         chunks: Sequence[Chunk],
         embeddings: Sequence[Sequence[float]],
         extra: dict[str, str | int] | None = None,
+        tokens: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """Upsert chunks; ``extra`` is merged into every chunk's metadata."""
+        """Upsert chunks; ``extra`` is merged into every chunk's metadata; ``tokens``: their
+        token vectors (late interaction), kept beside Chroma once it has the chunks."""
         col = self.collection()
         if col.count() == 0:
             self._record_embedder(col)
@@ -359,6 +368,8 @@ class ChromaStore:
                 metadatas=[{**c.metadata(), **(extra or {})} for c in part],
                 embeddings=[list(e) for e in embeddings[i : i + _BATCH]],
             )
+        if tokens is not None:
+            self.tokens.put(zip((c.id for c in chunks), tokens, strict=True))
         self.wrote()
 
     def put_document(
@@ -372,8 +383,10 @@ class ChromaStore:
         effective: str | None = None,
         effective_origin: str | None = None,
         supersedes: Sequence[str] = (),
+        tokens: Sequence[np.ndarray] | None = None,
     ) -> int:
-        """Store one document's chunks, then delete its older versions. All chunks must
+        """Store one document's chunks (``tokens``: their token vectors, see ``add``), then
+        delete its older versions. All chunks must
         share one source and doc_id. Returns how many old chunks were deleted.
 
         The new version is written first, so the document stays searchable throughout; each
@@ -392,7 +405,7 @@ class ChromaStore:
             extra["effective_origin"] = effective_origin or "given"
         if supersedes:
             extra["supersedes"] = "\n".join(supersedes)
-        self.add(chunks, embeddings, extra)
+        self.add(chunks, embeddings, extra, tokens)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
         # every other chunk of this source: older versions, and chunks of this version
@@ -407,6 +420,7 @@ class ChromaStore:
         col = self.collection()
         for i in range(0, len(ids), _BATCH):
             col.delete(ids=list(ids[i : i + _BATCH]))
+        self.tokens.delete(list(ids))
         self.wrote()
 
     def effective_of(self, source: str) -> tuple[str | None, str | None]:

@@ -38,6 +38,7 @@ class RetrievalConfig:
     fusion: Fusion = "convex"  # how hybrid merges its two lists (retrieval.fusion)
     dense_weight: float = 0.5  # the dense side's share in fusion; 0.5 = both alike
     relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
+    rerank_depth: int = 10  # hybrid: the fused top this many re-scored by late interaction
 
     def __post_init__(self) -> None:
         if self.mode not in RETRIEVAL_MODES:

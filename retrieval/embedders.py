@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -123,16 +123,33 @@ class BulkEmbedder:
         return bulk
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._call(texts, "embed")
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
+        """``embed``'s vectors and each text's token vectors, from the same pass."""
+        return self._call(texts, "embed_with_tokens")
+
+    @property
+    def gives_tokens(self) -> bool:
+        """Whether ``embed_with_tokens`` and ``token_vectors`` work (``small`` has them)."""
+        return hasattr(self.small, "embed_with_tokens")
+
+    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        """A question's token vectors (late interaction), on the small engine."""
+        return self.small.token_vectors(texts)
+
+    def _call(self, texts: list[str], method: str) -> Any:
         if len(texts) < self.bulk_from:
-            return self.small.embed(texts)
+            return getattr(self.small, method)(texts)
         self._long_texts += len(texts)
         if self._long_texts >= self.load_after:
             self.start_loading()
         bulk = self._bulk
-        if bulk is None or bulk is self.small:
-            return self.small.embed(texts)
+        run = getattr(bulk, method, None)
+        if bulk is None or bulk is self.small or run is None:
+            return getattr(self.small, method)(texts)
         try:
-            return bulk.embed(texts)
+            return run(texts)
         except Exception as exc:  # an accelerator that breaks must not fail the file
             log.warning(
                 "Bulk embedding engine %s failed (%s); %s embeds from now on",
@@ -141,7 +158,7 @@ class BulkEmbedder:
                 self.signature,
             )
             self._bulk = self.small
-            return self.small.embed(texts)
+            return getattr(self.small, method)(texts)
 
 
 def make_embedder(

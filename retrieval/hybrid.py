@@ -8,11 +8,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from retrieval import late_interaction
 from retrieval.bm25_index import BM25Index
 from retrieval.bm25_live import LiveBM25
 from retrieval.chroma_store import ChromaStore
 from retrieval.config import Fusion, RetrievalMode
 from retrieval.fusion import fuse_hybrid
+from retrieval.late_interaction import gives_tokens
 from retrieval.types import Embedder, Hit
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,9 @@ def apply_floor(hits: list[Hit], floor: float | None) -> list[Hit]:
 
 class HybridRetriever:
     """Dense top-n and BM25 top-n fused (``retrieval.fusion.fuse_hybrid``: a convex
-    combination of normalised scores, or reciprocal rank fusion), then the relevance floor.
+    combination of normalised scores, or reciprocal rank fusion), the fused top
+    ``rerank_depth`` re-scored token by token where the store has their token vectors
+    (``retrieval.late_interaction``; 0 = off), then the relevance floor.
 
     ``mode`` picks one side alone for comparison. Every hit carries its cosine similarity.
     A search reads one BM25 version throughout (``LiveBM25``: a new one is published whole)
@@ -50,11 +54,14 @@ class HybridRetriever:
         fusion: Fusion = "convex",
         dense_weight: float = 0.5,
         floor: float | None = None,
+        rerank_depth: int = 0,
+        rerank_weight: float = late_interaction.WEIGHT,
     ) -> None:
         self.store = store
         self.live = bm25 if isinstance(bm25, LiveBM25) else LiveBM25(bm25.directory, bm25)
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
         self.fusion, self.dense_weight = fusion, dense_weight
+        self.rerank_depth, self.rerank_weight = rerank_depth, rerank_weight
         if mode != "dense":
             self.live.ensure(store)
 
@@ -80,7 +87,12 @@ class HybridRetriever:
         # one BM25 version for the whole search; another process (the CLI, the admin page,
         # a replica on another host) may have changed the index: pick that up first
         bm25 = self.live.ensure(self.store) if self.mode != "dense" else self.live.current
-        if vector is None:
+        late = self.mode == "hybrid" and self.rerank_depth > 1 and gives_tokens(self.embedder)
+        query_tokens = None
+        if vector is None and late:  # the question's token vectors from the same pass
+            vectors, pieces = self.embedder.embed_with_tokens([query])  # type: ignore[attr-defined]
+            vector, query_tokens = vectors[0], pieces[0]
+        elif vector is None:
             vector = self.store.embedder.embed([query])[0]
         n = max(self.candidates, k)
         dense = self.store.query(vector, n) if self.mode != "bm25" else []
@@ -100,6 +112,8 @@ class HybridRetriever:
                 dense_weight=self.dense_weight,
                 rrf_k=self.rrf_k,
             )
+            if late:
+                fused = self._late_interaction(query, fused, query_tokens)
             hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)
         return apply_floor(hits, self.floor)[:k]
@@ -114,6 +128,21 @@ class HybridRetriever:
         if vector is None:
             vector = self.store.embedder.embed([query])[0]
         return self.store.query(vector, k, sources=sources)
+
+    def _late_interaction(
+        self, query: str, fused: list[tuple[str, float]], query_tokens: np.ndarray | None
+    ) -> list[tuple[str, float]]:
+        """The fused top ``rerank_depth`` re-scored token by token
+        (``retrieval.late_interaction``), when the store has all their token vectors."""
+        head = [i for i, _ in fused[: self.rerank_depth]]
+        stored = self.store.tokens.get(head)
+        if len(stored) < len(head):
+            return fused
+        if query_tokens is None:
+            query_tokens = self.embedder.token_vectors([query])[0]  # type: ignore[attr-defined]
+        return late_interaction.rerank(
+            fused, query_tokens, stored, depth=self.rerank_depth, weight=self.rerank_weight
+        )
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:
         """Fill in the cosine similarity of hits that came from BM25 alone."""

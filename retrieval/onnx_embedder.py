@@ -98,6 +98,18 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.clip(norms, 1e-12, None)
 
 
+def token_rows(hidden: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """Each row's word-piece vectors without [CLS] and [SEP] (the first and the last real
+    token), unit length: one (pieces, dim) array per text of the batch."""
+    out = []
+    for r in range(hidden.shape[0]):
+        n = int(mask[r].sum())
+        v = hidden[r, 1 : n - 1] if n > 2 else hidden[r, :n]
+        norms = np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+        out.append((v / norms).astype(np.float32))
+    return out
+
+
 def model_feeds(ids: np.ndarray, mask: np.ndarray, accepted: Container[str]) -> dict:
     """A batch's inputs to the exported model (token ids, attention mask, token types all
     0), those of them the loaded model takes: an export may drop an input it does not use."""
@@ -353,6 +365,23 @@ class OnnxEmbedder:
                 ids[r, :n] = encodings[i].ids
                 mask[r, :n] = 1
             yield rows, ids, mask
+
+    gives_tokens = True  # embed_with_tokens and token_vectors (late interaction)
+
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's contextual token vectors (``token_rows``): what late interaction
+        compares (``retrieval.late_interaction``)."""
+        return self.embed_with_tokens(list(texts))[1]
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
+        """``embed``'s vectors and each text's token vectors, from the same pass."""
+        parts, tokens = [], [np.empty((0, 0), np.float32)] * len(texts)
+        for rows, ids, mask in self.batches(texts):
+            hidden = self._session.run(None, model_feeds(ids, mask, self._inputs))[0]
+            parts.append((rows, mean_pool_normalize(hidden, mask)))
+            for row, t in zip(rows, token_rows(hidden, mask), strict=True):
+                tokens[row] = t
+        return in_text_order(parts, len(texts)), tokens
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         parts = (

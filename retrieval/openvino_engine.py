@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from retrieval.embedder_check import signature
-from retrieval.onnx_embedder import in_text_order, mean_pool_normalize, model_feeds
+from retrieval.onnx_embedder import in_text_order, mean_pool_normalize, model_feeds, token_rows
 
 if TYPE_CHECKING:
     from retrieval.onnx_embedder import OnnxEmbedder
@@ -61,9 +61,17 @@ class OpenVinoBF16:
         self.signature = signature(onnx.name, "openvino", "bf16")
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._run(texts, tokens=False)[0]
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
+        """``embed``'s vectors and each text's token vectors (``token_rows``), one pass."""
+        return self._run(texts, tokens=True)
+
+    def _run(self, texts: list[str], *, tokens: bool) -> tuple[list[list[float]], list[np.ndarray]]:
         if not texts:
-            return []
+            return [], []
         parts: list[tuple[list[int], np.ndarray]] = []
+        pieces: list[np.ndarray] = [np.empty((0, 0), np.float32)] * len(texts)
         errors: list[Exception] = []
 
         def done(request, job: tuple[list[int], np.ndarray]) -> None:
@@ -73,6 +81,9 @@ class OpenVinoBF16:
             try:
                 rows, mask = job
                 hidden = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+                if tokens:
+                    for row, t in zip(rows, token_rows(hidden, mask), strict=True):
+                        pieces[row] = t
                 parts.append((rows, mean_pool_normalize(hidden, mask)))
             except Exception as exc:
                 errors.append(exc)
@@ -88,4 +99,4 @@ class OpenVinoBF16:
             raise errors[0]
         if len(parts) != sent:  # never a vector left unset
             raise RuntimeError(f"OpenVINO returned {len(parts)} of {sent} batches")
-        return in_text_order(parts, len(texts))
+        return in_text_order(parts, len(texts)), pieces

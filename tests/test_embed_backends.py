@@ -86,6 +86,21 @@ def test_onnx_keeps_the_order_of_texts_across_length_sorted_batches(onnx_embedde
     assert onnx_embedder.embed([]) == []
 
 
+def test_token_vectors_come_one_per_word_piece_in_text_order(onnx_embedder):
+    """Late interaction's input: each text's own token vectors, [CLS] and [SEP] left out,
+    unit length, in the caller's order although batches are sorted by length."""
+    texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12)]
+    together = onnx_embedder.token_vectors(texts)
+    for text, got in zip(texts, together, strict=True):
+        alone = onnx_embedder.token_vectors([text])[0]
+        assert got.shape == alone.shape == (len(text.split()), 384)
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        if onnx_embedder.precision == "fp32":
+            np.testing.assert_allclose(got, alone, atol=1e-4)
+        else:  # int8 quantizes activations per batch
+            assert (got * alone).sum(axis=1).min() >= 0.95
+
+
 def test_signatures_name_model_backend_and_precision(onnx_embedder):
     assert onnx_embedder.signature == f"{MODEL}|onnx|{onnx_embedder.precision}"
     assert onnx_embedder.name == MODEL

@@ -1,0 +1,172 @@
+"""Late interaction: the fused top candidates re-scored token by token, and the store of the
+chunks' token vectors it reads.
+
+A chunk's single vector is the mean of its word pieces' contextual vectors; averaging loses
+which words matched. MaxSim (Khattab and Zaharia, ColBERT, SIGIR 2020) keeps them: each
+word piece of the question takes its best cosine with any word piece of the chunk, and the
+question's mean of those is the score. all-MiniLM-L6-v2 was not trained for it, but as a
+second stage over the fused top 10 it puts the right passage first more often on every set
+measured (BENCHMARKS.md, "Retrieval quality", stop 23), with no other model.
+
+The token vectors cost nothing extra to make: ingest's embedding pass computes them before
+pooling (``embed_with_tokens``), and they are kept here, int8 with a scale per word piece
+(about 50 KB a chunk of 800 characters), keyed by chunk id. Missing ones (a store made
+before, a crash between the two writes, the torch backend, which does not give them) only
+mean the search keeps the fused order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from retrieval.fusion import min_max
+
+# chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out
+DEPTH = 10  # the fused top this many are re-scored
+WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-max normalised
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def gives_tokens(embedder: object) -> bool:
+    """Whether ``embedder`` gives token vectors (``embed_with_tokens``, ``token_vectors``):
+    the onnx backends do, torch does not."""
+    return bool(getattr(embedder, "gives_tokens", False))
+
+
+def maxsim(query: np.ndarray, chunk: np.ndarray) -> float:
+    """Each query word piece's best cosine with any of the chunk's, averaged over the query
+    (both unit-length rows)."""
+    if not len(query) or not len(chunk):
+        return 0.0
+    return float((query @ chunk.T).max(axis=1).mean())
+
+
+def maxsims(query: np.ndarray, chunks: Sequence[np.ndarray]) -> list[float]:
+    """``maxsim`` of the query with each of ``chunks``, in one product (small products one
+    by one cost more in calls than in arithmetic)."""
+    sizes = [len(c) for c in chunks]
+    if not len(query) or not chunks or min(sizes) == 0:
+        return [maxsim(query, c) for c in chunks]
+    # one BLAS thread: a search's product is small, and BLAS's spinning worker threads fight
+    # onnxruntime's for the cores (measured: 3.7 ms a search with them, well under 1 without)
+    with _blas().limit(limits=1, user_api="blas"):
+        sims = query @ np.concatenate(chunks).T  # (query pieces, all chunks' pieces)
+    starts = np.cumsum([0, *sizes[:-1]])
+    return np.maximum.reduceat(sims, starts, axis=1).mean(axis=0).tolist()
+
+
+def rerank(
+    fused: Sequence[tuple[str, float]],
+    query_tokens: np.ndarray,
+    tokens: dict[str, np.ndarray],
+    *,
+    depth: int = DEPTH,
+    weight: float = WEIGHT,
+) -> list[tuple[str, float]]:
+    """The top ``depth`` of ``fused`` (id, score) re-ordered by (1 - weight) x fused +
+    weight x MaxSim, each min-max normalised over them; the rest stay below in their order.
+    The scores stay those of the places (the first keeps the first's fused score, and so
+    on), so they still fall down the list. Unchanged unless every one of the top has its
+    token vectors in ``tokens``."""
+    head, tail = list(fused[:depth]), list(fused[depth:])
+    if len(head) < 2 or not len(query_tokens) or any(i not in tokens for i, _ in head):
+        return list(fused)
+    late = min_max(maxsims(query_tokens, [tokens[i] for i, _ in head]))
+    early = min_max([s for _, s in head])
+    mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]
+    order = sorted(range(len(head)), key=lambda n: -mixed[n])  # stable: ties keep fused order
+    return [(head[n][0], score) for n, (_, score) in zip(order, head, strict=True)] + tail
+
+
+def quantize(vectors: np.ndarray) -> bytes:
+    """int8 rows with a float16 scale each: (rows, dim) -> bytes."""
+    v = np.asarray(vectors, dtype=np.float32)
+    scale = np.abs(v).max(axis=1, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
+    header = np.asarray(v.shape, dtype=np.int32).tobytes()
+    return header + scale.astype(np.float16).tobytes() + q.tobytes()
+
+
+def dequantize(blob: bytes) -> np.ndarray:
+    """``quantize``'s rows back, unit length again."""
+    rows, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
+    scale = np.frombuffer(blob[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
+    q = np.frombuffer(blob[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim)
+    v = q.astype(np.float32) * scale[:, None]
+    return v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+
+
+class TokenStore:
+    """Chunks' token vectors in one SQLite file (WAL: searches read while ingest writes).
+    Derived data: a missing or unreadable file only turns the re-scoring off."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, vectors BLOB)")
+            db.commit()
+            self._db = db
+        return self._db
+
+    def put(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        rows = [(chunk_id, quantize(v)) for chunk_id, v in items]
+        with self._lock:
+            db = self._conn()
+            db.executemany("INSERT OR REPLACE INTO tokens (id, vectors) VALUES (?, ?)", rows)
+            db.commit()
+
+    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The token vectors of those of ``ids`` that have them."""
+        if not ids or not self.path.exists():
+            return {}
+        marks = ",".join("?" * len(ids))
+        try:
+            with self._lock:
+                found = self._conn().execute(
+                    f"SELECT id, vectors FROM tokens WHERE id IN ({marks})", list(ids)
+                )
+                rows = found.fetchall()
+        except sqlite3.Error:
+            return {}
+        return {chunk_id: dequantize(blob) for chunk_id, blob in rows}
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if not ids or not self.path.exists():
+            return
+        with self._lock:
+            db = self._conn()
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                db.execute(f"DELETE FROM tokens WHERE id IN ({','.join('?' * len(part))})", part)
+            db.commit()
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self._lock:
+            return int(self._conn().execute("SELECT COUNT(*) FROM tokens").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
