@@ -70,6 +70,7 @@ def store_dir(size: int, embed_up_to: int) -> Path:
 def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     """Fill a data dir with ``size`` chunks (once); returns it and the build seconds."""
     from app.wiring import open_index
+    from retrieval.late_interaction import gives_tokens
     from retrieval.types import Chunk
 
     data_dir = store_dir(size, embed_up_to)
@@ -88,12 +89,15 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     step = 2000
     for i in range(0, size, step):
         part = chunks[i : i + step]
-        if size <= embed_up_to:
+        tokens = None  # the chunks' token vectors (late interaction), from real embeddings only
+        if size <= embed_up_to and gives_tokens(index.embedder):
+            vectors, tokens = index.embedder.embed_with_tokens([c.text for c in part])
+        elif size <= embed_up_to:
             vectors = index.embedder.embed([c.text for c in part])
         else:
             v = rng.standard_normal((len(part), DIMENSION)).astype(np.float32)
             vectors = (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()
-        index.store.add(part, vectors)
+        index.store.add(part, vectors, tokens=tokens)
         print(f"  {min(i + step, size)}/{size} chunks stored", file=sys.stderr, flush=True)
     index.rebuild_bm25()
     seconds = time.perf_counter() - started
@@ -252,7 +256,11 @@ BM25 index) and searching, measured after the embedding model was loaded. Synthe
 all-MiniLM-L6-v2; above, the store holds random unit vectors of dimension {DIMENSION} inserted
 directly into Chroma (embedding 100k chunks takes most of an hour here): about the same
 search cost, meaningless dense hits. "Query embedder" is the backend that embeds the
-question (`bench.embed_bench` compares them bare).
+question (`bench.embed_bench` compares them bare). Hybrid re-scores its fused top 10 by late
+interaction where the store has the chunks' token vectors (`retrieval.late_interaction`):
+the embedded stores keep them from the onnx backend's pass, so the hybrid onnx-fp32 rows up
+to {args.embed_up_to:,} chunks include it; random-vector stores have none, and torch and int8
+have other vectors, so their rows do not.
 
 Wall = what a user waits, with the embedder's default threads; on shared cores it swings
 with other work (an embedder's threads wait for each other when a core is taken), so the CPU
