@@ -291,7 +291,7 @@ def _ingest_file(
             raise IngestError(f"{path.name}: no text found")
         texts = [c.index_text for c in chunks]
         tokens = None  # token vectors, for late interaction, where the embedder gives them
-        if gives_tokens(index.embedder):
+        if index.config.rerank_depth > 1 and gives_tokens(index.embedder):
             embeddings, tokens = index.embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
         else:
             embeddings = index.embedder.embed(texts)

@@ -122,7 +122,8 @@ class ChromaStore:
         self.data_dir = config.data_dir
         self.embedder = embedder
         # the chunks' token vectors for late interaction, per embedder (they are its output)
-        key = hashlib.sha256(embedder.signature.encode()).hexdigest()[:12]
+        made_by = getattr(embedder, "signature", None) or embedder.name
+        key = hashlib.sha256(made_by.encode()).hexdigest()[:12]
         self.tokens = TokenStore(config.data_dir / "tokens" / f"{key}.sqlite")
         self._ef = _chroma_embedding_function(embedder)
         self._shared = None if config.chroma_host else shared_client(config.chroma_dir)
@@ -368,9 +369,13 @@ class ChromaStore:
                 metadatas=[{**c.metadata(), **(extra or {})} for c in part],
                 embeddings=[list(e) for e in embeddings[i : i + _BATCH]],
             )
+        self.put_tokens(chunks, tokens)
+        self.wrote()
+
+    def put_tokens(self, chunks: Sequence[Chunk], tokens: Sequence[np.ndarray] | None) -> None:
+        """Keep the chunks' token vectors (late interaction); nothing when ``None``."""
         if tokens is not None:
             self.tokens.put(zip((c.id for c in chunks), tokens, strict=True))
-        self.wrote()
 
     def put_document(
         self,
@@ -405,7 +410,8 @@ class ChromaStore:
             extra["effective_origin"] = effective_origin or "given"
         if supersedes:
             extra["supersedes"] = "\n".join(supersedes)
-        self.add(chunks, embeddings, extra, tokens)
+        self.add(chunks, embeddings, extra)
+        self.put_tokens(chunks, tokens)
         got = self.collection().get(where={"source": source}, include=["metadatas"])
         new_ids = {c.id for c in chunks}
         # every other chunk of this source: older versions, and chunks of this version

@@ -167,7 +167,7 @@ def _finish_rebuild(store: ChromaStore) -> int:
     with store.writing():
         # filled beside the serving collection, which searches keep reading until the switch
         col = store.begin_rebuild()
-        tokens = gives_tokens(store.embedder)
+        tokens = store.config.rerank_depth > 1 and gives_tokens(store.embedder)
         for i in range(0, len(records), _EMBED_BATCH):
             part = records[i : i + _EMBED_BATCH]
             texts = [stored_index_text(r["text"], r["meta"]) for r in part]
