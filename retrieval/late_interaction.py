@@ -100,12 +100,13 @@ def quantize(vectors: np.ndarray) -> bytes:
 
 
 def dequantize(blob: bytes) -> np.ndarray:
-    """``quantize``'s rows back, unit length again."""
+    """``quantize``'s rows back. Rows that were unit length come back within about 0.5 % of
+    it, which is left as it is: normalising again would cost a search more than the
+    re-scoring itself."""
     rows, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
     scale = np.frombuffer(blob[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
     q = np.frombuffer(blob[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim)
-    v = q.astype(np.float32) * scale[:, None]
-    return v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+    return q.astype(np.float32) * scale[:, None]
 
 
 class TokenStore:
