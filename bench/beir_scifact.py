@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     header = ["retriever", "nDCG@10", "recall@100", "published nDCG@10"]
     rows = []
     for name, (ndcg, recall) in results.items():
-        recall_text = f"{recall:.3f}" if "+" not in name else f"({recall:.3f}, 40 deep)"
+        deep = f"{PRODUCT_CANDIDATES}+{PRODUCT_CANDIDATES}" not in name
+        recall_text = f"{recall:.3f}" if deep else f"({recall:.3f}, {2 * PRODUCT_CANDIDATES} deep)"
         rows.append([name, f"{ndcg:.3f}", recall_text, PUBLISHED.get(name, "")])
     table = markdown_table([header, *rows])
     print(table)
