@@ -37,10 +37,11 @@ from app.eval.qa_file import QAItem, load_qa
 from app.metrics import first_rank, ndcg_at_k, recall_at_k
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, SAMPLE_DOCS_DIR
 from bench.common import machine, write_section
+from retrieval import late_interaction
 from retrieval.bm25_index import K1, B, BM25Index, tokenize
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.context import context_line, index_text
-from retrieval.fusion import convex_fusion, min_max, reciprocal_rank_fusion
+from retrieval.fusion import convex_fusion, reciprocal_rank_fusion
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CACHE = DEFAULT_DATA_DIR / "tuning"
@@ -255,28 +256,6 @@ def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
     p.q_tokens = embedder.token_vectors([i.question for i in qs.items])
 
 
-def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
-    """Late interaction (Khattab and Zaharia, SIGIR 2020): each query token's best cosine
-    with any token of the document, averaged over the query's tokens."""
-    return float((query @ doc.T).max(axis=1).mean()) if len(query) and len(doc) else 0.0
-
-
-def maxsim_rerank(
-    fused: list[tuple[str, float]], p: Prepared, q: int, depth: int, weight: float
-) -> list[tuple[str, float]]:
-    """The fused top ``depth`` re-ordered by (1 - weight) x fused + weight x MaxSim, each
-    min-max normalised over those candidates; the rest keep their order below them."""
-    assert p.q_tokens is not None and p.d_tokens is not None
-    head, tail = fused[:depth], fused[depth:]
-    if len(head) < 2:
-        return fused
-    late = min_max([maxsim(p.q_tokens[q], p.d_tokens[d]) for d, _ in head])
-    early = min_max([s for _, s in head])
-    mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]
-    order = sorted(range(len(head)), key=lambda i: -mixed[i])
-    return [(head[i][0], mixed[i]) for i in order] + tail
-
-
 def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
     n = cfg.candidates
     if mode == "dense":
@@ -294,7 +273,10 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
     if cfg.page_agg:
         fused = page_aggregate(fused, p.where, cfg.page_agg)
     if cfg.maxsim_depth:
-        fused = maxsim_rerank(fused, p, q, cfg.maxsim_depth, cfg.maxsim_weight)
+        assert p.q_tokens is not None and p.d_tokens is not None
+        fused = late_interaction.rerank(
+            fused, p.q_tokens[q], p.d_tokens, depth=cfg.maxsim_depth, weight=cfg.maxsim_weight
+        )
     return [d for d, _ in fused]
 
 
