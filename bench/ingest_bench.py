@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.wiring import ingest_config, open_index
     from bench.embed_bench import load_backend
     from ingest import ingest_paths, list_documents
-    from retrieval.late_interaction import gives_tokens
+    from retrieval.late_interaction import embed_for_store
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         corpus = Path(tmp) / "corpus"
@@ -202,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         texts = [c.index_text for c in expected_chunks(corpus, settings)]
         chunks = len(texts)
         first, second = texts[0::2], texts[1::2]
+
         # the call the pipeline makes: with the chunks' token vectors where it keeps them
-        keeps_tokens = settings.rerank_depth > 1 and gives_tokens(real)
-        bare = real.embed_with_tokens if keeps_tokens else real.embed
+        def bare(texts: list[str]) -> object:
+            return embed_for_store(real, texts, depth=settings.rerank_depth)
+
         raw_s = timed(bare, first)
 
         embedder = TimedEmbedder(real)

@@ -70,7 +70,7 @@ def store_dir(size: int, embed_up_to: int) -> Path:
 def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     """Fill a data dir with ``size`` chunks (once); returns it and the build seconds."""
     from app.wiring import open_index
-    from retrieval.late_interaction import gives_tokens
+    from retrieval.late_interaction import embed_for_store
     from retrieval.types import Chunk
 
     data_dir = store_dir(size, embed_up_to)
@@ -90,14 +90,15 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     for i in range(0, size, step):
         part = chunks[i : i + step]
         tokens = None  # the chunks' token vectors (late interaction), from real embeddings only
-        if size <= embed_up_to and gives_tokens(index.embedder):
-            vectors, tokens = index.embedder.embed_with_tokens([c.text for c in part])
-        elif size <= embed_up_to:
-            vectors = index.embedder.embed([c.text for c in part])
+        if size <= embed_up_to:
+            vectors, tokens = embed_for_store(
+                index.embedder, [c.text for c in part], depth=index.config.rerank_depth
+            )
         else:
             v = rng.standard_normal((len(part), DIMENSION)).astype(np.float32)
             vectors = (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()
-        index.store.add(part, vectors, tokens=tokens)
+        index.store.add(part, vectors)
+        index.store.put_tokens(part, tokens)
         print(f"  {min(i + step, size)}/{size} chunks stored", file=sys.stderr, flush=True)
     index.rebuild_bm25()
     seconds = time.perf_counter() - started

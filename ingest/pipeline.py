@@ -35,7 +35,7 @@ from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
 from retrieval import Index
 from retrieval.files import sha256_file
-from retrieval.late_interaction import gives_tokens
+from retrieval.late_interaction import embed_for_store
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -289,12 +289,9 @@ def _ingest_file(
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")
-        texts = [c.index_text for c in chunks]
-        tokens = None  # token vectors, for late interaction, where the embedder gives them
-        if index.config.rerank_depth > 1 and gives_tokens(index.embedder):
-            embeddings, tokens = index.embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
-        else:
-            embeddings = index.embedder.embed(texts)
+        embeddings, tokens = embed_for_store(
+            index.embedder, [c.index_text for c in chunks], depth=index.config.rerank_depth
+        )
     except IngestError as exc:
         reason = str(exc).removeprefix(f"{source}: ").removeprefix(f"{path.name}: ")
         return FileResult(source, "failed", reason=reason)

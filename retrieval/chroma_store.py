@@ -354,10 +354,8 @@ class ChromaStore:
         chunks: Sequence[Chunk],
         embeddings: Sequence[Sequence[float]],
         extra: dict[str, str | int] | None = None,
-        tokens: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """Upsert chunks; ``extra`` is merged into every chunk's metadata; ``tokens``: their
-        token vectors (late interaction), kept beside Chroma once it has the chunks."""
+        """Upsert chunks; ``extra`` is merged into every chunk's metadata."""
         col = self.collection()
         if col.count() == 0:
             self._record_embedder(col)
@@ -369,11 +367,11 @@ class ChromaStore:
                 metadatas=[{**c.metadata(), **(extra or {})} for c in part],
                 embeddings=[list(e) for e in embeddings[i : i + _BATCH]],
             )
-        self.put_tokens(chunks, tokens)
         self.wrote()
 
     def put_tokens(self, chunks: Sequence[Chunk], tokens: Sequence[np.ndarray] | None) -> None:
-        """Keep the chunks' token vectors (late interaction); nothing when ``None``."""
+        """Keep the chunks' token vectors (late interaction) beside Chroma, once it has the
+        chunks; nothing when ``None``."""
         if tokens is not None:
             self.tokens.put(zip((c.id for c in chunks), tokens, strict=True))
 
@@ -390,7 +388,7 @@ class ChromaStore:
         supersedes: Sequence[str] = (),
         tokens: Sequence[np.ndarray] | None = None,
     ) -> int:
-        """Store one document's chunks (``tokens``: their token vectors, see ``add``), then
+        """Store one document's chunks (``tokens``: their token vectors, see ``put_tokens``), then
         delete its older versions. All chunks must
         share one source and doc_id. Returns how many old chunks were deleted.
 

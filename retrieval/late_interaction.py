@@ -44,6 +44,16 @@ def gives_tokens(embedder: object) -> bool:
     return bool(getattr(embedder, "gives_tokens", False))
 
 
+def embed_for_store(
+    embedder: object, texts: list[str], *, depth: int
+) -> tuple[list[list[float]], list[np.ndarray] | None]:
+    """Chunks' vectors, and their token vectors when the store keeps them: the search
+    re-scores (``depth`` > 1) and ``embedder`` gives them; else ``None``. One pass either way."""
+    if depth > 1 and gives_tokens(embedder):
+        return embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
+    return embedder.embed(texts), None  # type: ignore[attr-defined]
+
+
 def maxsim(query: np.ndarray, chunk: np.ndarray) -> float:
     """Each query word piece's best cosine with any of the chunk's, averaged over the query
     (both unit-length rows)."""

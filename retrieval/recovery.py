@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from retrieval.context import stored_index_text
-from retrieval.late_interaction import gives_tokens
+from retrieval.late_interaction import embed_for_store
 
 if TYPE_CHECKING:
     from retrieval.chroma_store import ChromaStore
@@ -167,15 +167,15 @@ def _finish_rebuild(store: ChromaStore) -> int:
     with store.writing():
         # filled beside the serving collection, which searches keep reading until the switch
         col = store.begin_rebuild()
-        tokens = store.config.rerank_depth > 1 and gives_tokens(store.embedder)
         for i in range(0, len(records), _EMBED_BATCH):
             part = records[i : i + _EMBED_BATCH]
-            texts = [stored_index_text(r["text"], r["meta"]) for r in part]
-            if tokens:
-                vectors, pieces = store.embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
-                store.tokens.put(zip((r["id"] for r in part), pieces, strict=True))
-            else:
-                vectors = store.embedder.embed(texts)
+            vectors, tokens = embed_for_store(
+                store.embedder,
+                [stored_index_text(r["text"], r["meta"]) for r in part],
+                depth=store.config.rerank_depth,
+            )
+            if tokens is not None:
+                store.tokens.put(zip((r["id"] for r in part), tokens, strict=True))
             col.upsert(
                 ids=[r["id"] for r in part],
                 documents=[r["text"] for r in part],
