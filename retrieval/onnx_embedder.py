@@ -375,19 +375,22 @@ class OnnxEmbedder:
 
     def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
         """``embed``'s vectors and each text's token vectors, from the same pass."""
-        parts, tokens = [], [np.empty((0, 0), np.float32)] * len(texts)
+        return self._embed(texts, tokens=True)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts, tokens=False)[0]
+
+    def _embed(
+        self, texts: list[str], *, tokens: bool
+    ) -> tuple[list[list[float]], list[np.ndarray]]:
+        parts, pieces = [], [np.empty((0, 0), np.float32)] * len(texts)
         for rows, ids, mask in self.batches(texts):
             hidden = self._session.run(None, model_feeds(ids, mask, self._inputs))[0]
             parts.append((rows, mean_pool_normalize(hidden, mask)))
-            for row, t in zip(rows, token_rows(hidden, mask), strict=True):
-                tokens[row] = t
-        return in_text_order(parts, len(texts)), tokens
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        parts = (
-            (rows, self._run(self._session, ids, mask)) for rows, ids, mask in self.batches(texts)
-        )
-        return in_text_order(parts, len(texts))
+            if tokens:
+                for row, t in zip(rows, token_rows(hidden, mask), strict=True):
+                    pieces[row] = t
+        return in_text_order(parts, len(texts)), pieces
 
 
 def _quantize(src: Path, dst: Path) -> None:
