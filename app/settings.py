@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from app.errors import ConfigError
 from ingest.loaders import LOADERS
-from retrieval.config import DEFAULT_EMBEDDING_MODEL, Fusion, RetrievalMode
+from retrieval.config import DEFAULT_EMBEDDING_MODEL, RERANK_DEPTH, Fusion, RetrievalMode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "store"
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         description="The dense side's share in hybrid fusion (BM25 gets the rest); 0.5 = alike.",
     )
     rerank_depth: int = Field(
-        10,
+        RERANK_DEPTH,
         ge=0,
         le=50,
         description="Hybrid retrieval re-scores its fused top this many by late interaction "

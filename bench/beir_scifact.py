@@ -107,7 +107,7 @@ def late_interaction_runs(
     """Each fused run with its top ``depth`` re-scored as the app does
     (``retrieval.late_interaction.rerank``), on token vectors of "title text" from the onnx
     backend (the app's default, the one that gives them), made for the candidates only."""
-    from retrieval.late_interaction import rerank
+    from retrieval.late_interaction import document_frequencies, idf_weights, rerank
     from retrieval.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder(DEFAULT_EMBEDDING_MODEL, DEFAULT_DATA_DIR / "models" / "embeddings")
@@ -117,9 +117,14 @@ def late_interaction_runs(
     tokens = dict(zip(wanted, embedder.token_vectors([text[d] for d in wanted]), strict=True))
     qids = list(next(iter(fused.values())))
     q_tokens = dict(zip(qids, embedder.token_vectors([queries[q] for q in qids]), strict=True))
+    # the query's word pieces weighted by their rarity in the corpus, as the store counts them
+    df, total = document_frequencies(embedder.pieces(list(text.values())))
+    pieces = embedder.pieces([queries[q] for q in qids])
+    weights = {q: idf_weights(p, df, total) for q, p in zip(qids, pieces, strict=True)}
     return {
         name: {
-            q: [d for d, _ in rerank(f, q_tokens[q], tokens, depth=depth)] for q, f in run.items()
+            q: [d for d, _ in rerank(f, q_tokens[q], tokens, depth=depth, query_weights=weights[q])]
+            for q, f in run.items()
         }
         for name, run in fused.items()
     }

@@ -75,6 +75,7 @@ class Config:
     b: float = B  # ... and length normalisation
     maxsim_depth: int = 0  # > 0: the fused top this many re-scored by late interaction
     maxsim_weight: float = 0.65  # ... as (1 - w) x fused + w x MaxSim, each min-max normalised
+    maxsim_idf: bool = False  # ... the query's word pieces weighted by their rarity in the set
 
 
 # ---- embeddings, cached by text ---------------------------------------------------------------
@@ -175,6 +176,7 @@ class Prepared:
     where: dict[str, tuple]  # chunk id -> (source, page)
     q_tokens: list[np.ndarray] | None = None  # each query's token vectors (late interaction)
     d_tokens: dict[str, np.ndarray] | None = None  # ... and its candidates'
+    q_weights: list[np.ndarray | None] | None = None  # ... its pieces' idf weights over the set
 
 
 DEPTH = 100
@@ -228,13 +230,14 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
     return p
 
 
-MAXSIM_DEPTH = 10  # token vectors are made for each query's fused top this many
+MAXSIM_DEPTH = 20  # token vectors are made for each query's fused top this many
 
 
 def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
     """Token vectors (``OnnxEmbedder.token_vectors``) of every query and of the chunks in
     any query's fused top ``MAXSIM_DEPTH``: the text each side embeds (the context line in
-    front; SciFact's "title text")."""
+    front; SciFact's "title text"); and the queries' word-piece weights
+    (``late_interaction.idf_weights``) over all the set's chunks, as the store counts them."""
     from retrieval.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder(DEFAULT_EMBEDDING_MODEL, DEFAULT_DATA_DIR / "models" / "embeddings")
@@ -254,6 +257,11 @@ def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
         zip(wanted, embedder.token_vectors([text(by_id[d]) for d in wanted]), strict=True)
     )
     p.q_tokens = embedder.token_vectors([i.question for i in qs.items])
+    df, total = late_interaction.document_frequencies(embedder.pieces([text(d) for d in qs.docs]))
+    p.q_weights = [
+        late_interaction.idf_weights(q, df, total)
+        for q in embedder.pieces([i.question for i in qs.items])
+    ]
 
 
 def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
@@ -273,9 +281,14 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
     if cfg.page_agg:
         fused = page_aggregate(fused, p.where, cfg.page_agg)
     if cfg.maxsim_depth:
-        assert p.q_tokens is not None and p.d_tokens is not None
+        assert p.q_tokens is not None and p.d_tokens is not None and p.q_weights is not None
         fused = late_interaction.rerank(
-            fused, p.q_tokens[q], p.d_tokens, depth=cfg.maxsim_depth, weight=cfg.maxsim_weight
+            fused,
+            p.q_tokens[q],
+            p.d_tokens,
+            depth=cfg.maxsim_depth,
+            weight=cfg.maxsim_weight,
+            query_weights=p.q_weights[q] if cfg.maxsim_idf else None,
         )
     return [d for d, _ in fused]
 
@@ -394,13 +407,19 @@ def bm25_grid(base: Config) -> list[Config]:
 
 
 def maxsim_grid(base: Config) -> list[Config]:
-    """The fused top 5 or 10 re-scored by late interaction, at four weights."""
+    """The fused top 5, 10 or 20 re-scored by late interaction, at four weights, the query's
+    pieces alike (stop 23) or weighted by their rarity (stop 24)."""
     return [
         replace(
-            base, name=f"  + MaxSim top {depth}, weight {w}", maxsim_depth=depth, maxsim_weight=w
+            base,
+            name=f"  + MaxSim{' idf' if idf else ''} top {depth}, weight {w}",
+            maxsim_depth=depth,
+            maxsim_weight=w,
+            maxsim_idf=idf,
         )
-        for depth in (5, MAXSIM_DEPTH)
-        for w in (0.5, 0.65, 0.8, 1.0)
+        for idf in (False, True)
+        for depth in (5, 10, MAXSIM_DEPTH)
+        for w in (0.5, 0.65, 0.8, 0.9, 1.0)
     ]
 
 
@@ -531,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="store_true", help="also the fusion grid")
     parser.add_argument("--bm25-grid", action="store_true", help="also BM25's k1 x b grid")
     parser.add_argument(
-        "--maxsim", action="store_true", help="also late interaction over the fused top 5/10"
+        "--maxsim", action="store_true", help="also late interaction over the fused top 5/10/20"
     )
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md's section")
     parser.add_argument("--cost", action="store_true", help="only the ingest cost of context")

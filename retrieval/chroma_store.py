@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from retrieval import recovery
 from retrieval.config import RetrievalConfig
 from retrieval.context import context_of
@@ -35,7 +33,7 @@ from retrieval.embedder_check import check_embedder as check
 from retrieval.errors import StoreError
 from retrieval.files import read_or_none, write_atomic
 from retrieval.fresh_client import GENERATION, shared_client
-from retrieval.late_interaction import TokenStore
+from retrieval.late_interaction import Tokens, TokenStore
 from retrieval.lease import ChromaLease
 from retrieval.recovery import REBUILD_JOURNAL, DocState
 from retrieval.store_state import (
@@ -369,9 +367,9 @@ class ChromaStore:
             )
         self.wrote()
 
-    def put_tokens(self, chunks: Sequence[Chunk], tokens: Sequence[np.ndarray] | None) -> None:
-        """Keep the chunks' token vectors (late interaction) beside Chroma, once it has the
-        chunks; nothing when ``None``."""
+    def put_tokens(self, chunks: Sequence[Chunk], tokens: Sequence[Tokens] | None) -> None:
+        """Keep the chunks' token vectors and word pieces (late interaction) beside Chroma,
+        once it has the chunks; nothing when ``None``."""
         if tokens is not None:
             self.tokens.put(zip((c.id for c in chunks), tokens, strict=True))
 
@@ -386,7 +384,7 @@ class ChromaStore:
         effective: str | None = None,
         effective_origin: str | None = None,
         supersedes: Sequence[str] = (),
-        tokens: Sequence[np.ndarray] | None = None,
+        tokens: Sequence[Tokens] | None = None,
     ) -> int:
         """Store one document's chunks (``tokens``: their token vectors, see ``put_tokens``), then
         delete its older versions. All chunks must

@@ -11,6 +11,9 @@ RetrievalMode = Literal["hybrid", "dense", "bm25"]
 RETRIEVAL_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 Fusion = Literal["convex", "rrf"]
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# hybrid: the fused top this many re-scored by late interaction (retrieval.late_interaction;
+# chosen on the dev and policies sets by bench.retrieval_tuning --maxsim, SciFact held out)
+RERANK_DEPTH = 20
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class RetrievalConfig:
     fusion: Fusion = "convex"  # how hybrid merges its two lists (retrieval.fusion)
     dense_weight: float = 0.5  # the dense side's share in fusion; 0.5 = both alike
     relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
-    rerank_depth: int = 10  # hybrid: the fused top this many re-scored by late interaction
+    rerank_depth: int = RERANK_DEPTH  # hybrid: the fused top re-scored by late interaction
 
     def __post_init__(self) -> None:
         if self.mode not in RETRIEVAL_MODES:

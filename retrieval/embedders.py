@@ -138,6 +138,10 @@ class BulkEmbedder:
         """A question's token vectors (late interaction), on the small engine."""
         return self.small.token_vectors(texts)
 
+    def pieces(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's word-piece ids (the tokenizer alone: both engines share it)."""
+        return self.small.pieces(texts)  # type: ignore[attr-defined]
+
     def _call(self, texts: list[str], method: str) -> Any:
         if len(texts) < self.bulk_from:
             return getattr(self.small, method)(texts)

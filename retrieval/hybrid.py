@@ -133,15 +133,22 @@ class HybridRetriever:
         self, query: str, fused: list[tuple[str, float]], query_tokens: np.ndarray | None
     ) -> list[tuple[str, float]]:
         """The fused top ``rerank_depth`` re-scored token by token
-        (``retrieval.late_interaction``), when the store has all their token vectors."""
+        (``retrieval.late_interaction``), the question's word pieces weighted by their
+        rarity in the store, when the store has all their token vectors."""
         head = [i for i, _ in fused[: self.rerank_depth]]
         stored = self.store.tokens.get(head)
         if len(stored) < len(head):
             return fused
         if query_tokens is None:
             query_tokens = self.embedder.token_vectors([query])[0]  # type: ignore[attr-defined]
+        pieces = self.embedder.pieces([query])[0]  # type: ignore[attr-defined]
         return late_interaction.rerank(
-            fused, query_tokens, stored, depth=self.rerank_depth, weight=self.rerank_weight
+            fused,
+            query_tokens,
+            stored,
+            depth=self.rerank_depth,
+            weight=self.rerank_weight,
+            query_weights=self.store.tokens.weights(pieces),
         )
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:

@@ -8,29 +8,48 @@ question's mean of those is the score. all-MiniLM-L6-v2 was not trained for it, 
 second stage over the fused top 10 it puts the right passage first more often on every set
 measured (BENCHMARKS.md, "Retrieval quality", stop 23), with no other model.
 
+The question's word pieces do not count alike: "the", "of" and the "##s" of a plural find
+a close match in every chunk, so they blur the comparison. Each one is weighted by its
+inverse document frequency over the stored chunks (``idf_weights``; BM25's idea, on word
+pieces), which puts the right page first more often again (BENCHMARKS.md, "Retrieval
+quality", stop 24).
+
 The token vectors cost nothing extra to make: ingest's embedding pass computes them before
 pooling (``embed_with_tokens``), and they are kept here, int8 with a scale per word piece
-(about 50 KB a chunk of 800 characters), keyed by chunk id. Missing ones (a store made
-before, a crash between the two writes, the torch backend, which does not give them) only
-mean the search keeps the fused order.
+(about 50 KB a chunk of 800 characters), keyed by chunk id, with the chunk's word-piece ids
+and each piece's document count for the weights. Missing ones (a store made before, a crash
+between the two writes, the torch backend, which does not give them) only mean the search
+keeps the fused order; a store without the counts (made at stop 23) weighs pieces alike.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from retrieval.config import RERANK_DEPTH
 from retrieval.fusion import min_max
 
 # chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out
-DEPTH = 10  # the fused top this many are re-scored
+DEPTH = RERANK_DEPTH  # the fused top this many are re-scored
 WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-max normalised
+MIN_WEIGHT = 0.1  # of a word piece found in (nearly) every chunk
+
+
+class Tokens(NamedTuple):
+    """A text's token vectors (unit rows, one per word piece, [CLS] and [SEP] left out) and
+    the ids of those word pieces, in the same order."""
+
+    vectors: np.ndarray
+    pieces: np.ndarray
 
 
 @lru_cache(maxsize=1)
@@ -46,34 +65,66 @@ def gives_tokens(embedder: object) -> bool:
 
 def embed_for_store(
     embedder: object, texts: list[str], *, depth: int
-) -> tuple[list[list[float]], list[np.ndarray] | None]:
-    """Chunks' vectors, and their token vectors when the store keeps them: the search
-    re-scores (``depth`` > 1) and ``embedder`` gives them; else ``None``. One pass either way."""
+) -> tuple[list[list[float]], list[Tokens] | None]:
+    """Chunks' vectors, and their ``Tokens`` when the store keeps them: the search re-scores
+    (``depth`` > 1) and ``embedder`` gives them; else ``None``. One pass either way (the
+    word-piece ids come from the tokenizer alone)."""
     if depth > 1 and gives_tokens(embedder):
-        return embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
+        vectors, tokens = embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
+        pieces = embedder.pieces(texts)  # type: ignore[attr-defined]
+        return vectors, [Tokens(t, p) for t, p in zip(tokens, pieces, strict=True)]
     return embedder.embed(texts), None  # type: ignore[attr-defined]
 
 
-def maxsim(query: np.ndarray, chunk: np.ndarray) -> float:
+def document_frequencies(pieces: Iterable[np.ndarray]) -> tuple[Counter[int], int]:
+    """In how many of the texts each word piece occurs, and how many texts there were."""
+    df: Counter[int] = Counter()
+    n = 0
+    for p in pieces:
+        df.update({int(i) for i in p})
+        n += 1
+    return df, n
+
+
+def idf_weights(pieces: np.ndarray, df: Mapping[int, int], total: int) -> np.ndarray | None:
+    """The question's word pieces' weights in MaxSim: log((N + 1) / (df + 0.5)) over the
+    ``total`` chunks counted, at least ``MIN_WEIGHT``; ``None`` (all alike) when none were."""
+    if total <= 0 or not len(pieces):
+        return None
+    n = np.asarray([df.get(int(p), 0) for p in pieces], dtype=np.float64)
+    return np.clip(np.log((total + 1) / (n + 0.5)), MIN_WEIGHT, None).astype(np.float32)
+
+
+def _mean(best: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Over the query's pieces (axis 0): the mean, or the mean weighted by ``weights``."""
+    if weights is None:
+        return best.mean(axis=0)
+    w = np.asarray(weights, dtype=np.float32)
+    return (w @ best) / w.sum()
+
+
+def maxsim(query: np.ndarray, chunk: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Each query word piece's best cosine with any of the chunk's, averaged over the query
-    (both unit-length rows)."""
+    (both unit-length rows), weighted by ``weights`` (one per query piece) when given."""
     if not len(query) or not len(chunk):
         return 0.0
-    return float((query @ chunk.T).max(axis=1).mean())
+    return float(_mean((query @ chunk.T).max(axis=1), weights))
 
 
-def maxsims(query: np.ndarray, chunks: Sequence[np.ndarray]) -> list[float]:
+def maxsims(
+    query: np.ndarray, chunks: Sequence[np.ndarray], weights: np.ndarray | None = None
+) -> list[float]:
     """``maxsim`` of the query with each of ``chunks``, in one product (small products one
     by one cost more in calls than in arithmetic)."""
     sizes = [len(c) for c in chunks]
     if not len(query) or not chunks or min(sizes) == 0:
-        return [maxsim(query, c) for c in chunks]
+        return [maxsim(query, c, weights) for c in chunks]
     # one BLAS thread: a search's product is small, and BLAS's spinning worker threads fight
     # onnxruntime's for the cores (measured: 3.7 ms a search with them, well under 1 without)
     with _blas().limit(limits=1, user_api="blas"):
         sims = query @ np.concatenate(chunks).T  # (query pieces, all chunks' pieces)
     starts = np.cumsum([0, *sizes[:-1]])
-    return np.maximum.reduceat(sims, starts, axis=1).mean(axis=0).tolist()
+    return np.asarray(_mean(np.maximum.reduceat(sims, starts, axis=1), weights)).tolist()
 
 
 def rerank(
@@ -83,16 +134,18 @@ def rerank(
     *,
     depth: int = DEPTH,
     weight: float = WEIGHT,
+    query_weights: np.ndarray | None = None,
 ) -> list[tuple[str, float]]:
     """The top ``depth`` of ``fused`` (id, score) re-ordered by (1 - weight) x fused +
-    weight x MaxSim, each min-max normalised over them; the rest stay below in their order.
+    weight x MaxSim (its query pieces weighted by ``query_weights``, see ``idf_weights``),
+    each min-max normalised over them; the rest stay below in their order.
     The scores stay those of the places (the first keeps the first's fused score, and so
     on), so they still fall down the list. Unchanged unless every one of the top has its
     token vectors in ``tokens``."""
     head, tail = list(fused[:depth]), list(fused[depth:])
     if len(head) < 2 or not len(query_tokens) or any(i not in tokens for i, _ in head):
         return list(fused)
-    late = min_max(maxsims(query_tokens, [tokens[i] for i, _ in head]))
+    late = min_max(maxsims(query_tokens, [tokens[i] for i, _ in head], query_weights))
     early = min_max([s for _, s in head])
     mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]
     order = sorted(range(len(head)), key=lambda n: -mixed[n])  # stable: ties keep fused order
@@ -120,7 +173,9 @@ def dequantize(blob: bytes) -> np.ndarray:
 
 
 class TokenStore:
-    """Chunks' token vectors in one SQLite file (WAL: searches read while ingest writes).
+    """Chunks' token vectors in one SQLite file (WAL: searches read while ingest writes),
+    with their word-piece ids and, in table ``df``, in how many chunks each piece occurs
+    (row -1: how many chunks were counted), kept in step with every write and delete.
     Derived data: a missing or unreadable file only turns the re-scoring off."""
 
     def __init__(self, path: Path) -> None:
@@ -133,17 +188,57 @@ class TokenStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, vectors BLOB)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, vectors BLOB, pieces BLOB)"
+            )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
+            if "pieces" not in columns:  # a file of stop 23: its rows stay, uncounted
+                db.execute("ALTER TABLE tokens ADD COLUMN pieces BLOB")
+            db.execute("CREATE TABLE IF NOT EXISTS df (piece INTEGER PRIMARY KEY, n INTEGER)")
             db.commit()
             self._db = db
         return self._db
 
-    def put(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        rows = [(chunk_id, quantize(v)) for chunk_id, v in items]
+    def put(self, items: Iterable[tuple[str, Tokens]]) -> None:
+        rows = [
+            (chunk_id, quantize(t.vectors), np.asarray(t.pieces, dtype=np.int32).tobytes())
+            for chunk_id, t in items
+        ]
         with self._lock:
             db = self._conn()
-            db.executemany("INSERT OR REPLACE INTO tokens (id, vectors) VALUES (?, ?)", rows)
+            counts = self._uncount(db, [r[0] for r in rows])  # rows written again
+            for _, _, pieces in rows:
+                counts.update(set(np.frombuffer(pieces, dtype=np.int32).tolist()))
+                counts[-1] += 1
+            db.executemany(
+                "INSERT OR REPLACE INTO tokens (id, vectors, pieces) VALUES (?, ?, ?)", rows
+            )
+            self._count(db, counts)
             db.commit()
+
+    @staticmethod
+    def _uncount(db: sqlite3.Connection, ids: Sequence[str]) -> Counter[int]:
+        """Minus the counts of the stored ``ids``' pieces (to be deleted or written again)."""
+        counts: Counter[int] = Counter()
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            found = db.execute(
+                f"SELECT pieces FROM tokens WHERE pieces IS NOT NULL AND id IN "
+                f"({','.join('?' * len(part))})",
+                part,
+            )
+            for (blob,) in found:
+                counts.subtract(set(np.frombuffer(blob, dtype=np.int32).tolist()))
+                counts[-1] -= 1
+        return counts
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, counts: Counter[int]) -> None:
+        db.executemany(
+            "INSERT INTO df (piece, n) VALUES (?, ?) "
+            "ON CONFLICT(piece) DO UPDATE SET n = n + excluded.n",
+            [(piece, n) for piece, n in counts.items() if n],
+        )
 
     def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The token vectors of those of ``ids`` that have them."""
@@ -160,14 +255,33 @@ class TokenStore:
             return {}
         return {chunk_id: dequantize(blob) for chunk_id, blob in rows}
 
+    def weights(self, pieces: np.ndarray) -> np.ndarray | None:
+        """``idf_weights`` of a question's word pieces over the stored chunks; ``None`` (all
+        alike) when no chunk was counted or the file cannot be read."""
+        if not len(pieces) or not self.path.exists():
+            return None
+        wanted = sorted({int(p) for p in pieces} | {-1})
+        try:
+            with self._lock:
+                found = self._conn().execute(
+                    f"SELECT piece, n FROM df WHERE piece IN ({','.join('?' * len(wanted))})",
+                    wanted,
+                )
+                df = dict(found.fetchall())
+        except sqlite3.Error:
+            return None
+        return idf_weights(pieces, df, df.pop(-1, 0))
+
     def delete(self, ids: Sequence[str]) -> None:
         if not ids or not self.path.exists():
             return
         with self._lock:
             db = self._conn()
+            counts = self._uncount(db, list(ids))
             for start in range(0, len(ids), 500):
                 part = list(ids[start : start + 500])
                 db.execute(f"DELETE FROM tokens WHERE id IN ({','.join('?' * len(part))})", part)
+            self._count(db, counts)
             db.commit()
 
     def count(self) -> int:

@@ -88,9 +88,15 @@ def test_onnx_keeps_the_order_of_texts_across_length_sorted_batches(onnx_embedde
 
 def test_token_vectors_come_one_per_word_piece_in_text_order(onnx_embedder):
     """Late interaction's input: each text's own token vectors, [CLS] and [SEP] left out,
-    unit length, in the caller's order although batches are sorted by length."""
-    texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12)]
+    unit length, in the caller's order although batches are sorted by length; and as many
+    word-piece ids."""
+    texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12, 400)]
     together = onnx_embedder.token_vectors(texts)
+    # one word-piece id a row (their weights), the long text cut where the model cuts it
+    pieces = onnx_embedder.pieces(texts)
+    assert [len(p) for p in pieces] == [len(t) for t in together]
+    assert len(together[-1]) == onnx_embedder.max_tokens - 2
+    texts, together = texts[:-1], together[:-1]
     for text, got in zip(texts, together, strict=True):
         alone = onnx_embedder.token_vectors([text])[0]
         assert got.shape == alone.shape == (len(text.split()), 384)

@@ -1,13 +1,27 @@
-"""Late interaction: the fused top re-scored token by token (hand-built vectors), the store of
-the chunks' token vectors, and the real path: ingest keeps them, a search uses them, a
-deleted document takes them along, and a missing one leaves the fused order."""
+"""Late interaction: the fused top re-scored token by token (hand-built vectors), the rare
+question word weighing more, the store of the chunks' token vectors and word-piece counts,
+and the real path: ingest keeps them, a search uses them, a deleted document takes them
+along, and a missing one leaves the fused order."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import numpy as np
 import pytest
 
-from retrieval.late_interaction import TokenStore, dequantize, maxsim, maxsims, quantize, rerank
+from retrieval import late_interaction
+from retrieval.late_interaction import (
+    Tokens,
+    TokenStore,
+    dequantize,
+    document_frequencies,
+    idf_weights,
+    maxsim,
+    maxsims,
+    quantize,
+    rerank,
+)
 from tests.conftest import make_settings
 
 DIM = 8
@@ -45,11 +59,70 @@ def test_a_candidate_without_token_vectors_leaves_the_fused_order():
     assert rerank(fused, np.empty((0, DIM), np.float32), {"a": unit(axis(0))}, depth=2) == fused
 
 
+def test_the_rare_question_word_outweighs_the_common_one():
+    # question pieces: a word every chunk has ("the", axis 0) and a rare one (axis 1)
+    question = unit(axis(0), axis(1))
+    tokens = {
+        "a": unit(axis(0), [0.0, 0.6, 0.8, 0, 0, 0, 0, 0]),  # the common word, the rare near
+        "b": unit([0.5, 0.0, 0.0, 0.866, 0, 0, 0, 0], axis(1)),  # the rare word itself
+    }
+    fused = [("a", 0.9), ("b", 0.8)]
+    assert [i for i, _ in rerank(fused, question, tokens, depth=2, weight=1.0)] == ["a", "b"]
+    # five chunks, all with piece 7 ("the"), one with piece 42
+    df, total = document_frequencies([np.array([7, 7, 42]), *[np.array([7, 9])] * 4])
+    assert (df[7], df[42], df[9], total) == (5, 1, 4, 5)
+    weights = idf_weights(np.array([7, 42]), df, total)
+    assert weights is not None and weights[0] == late_interaction.MIN_WEIGHT < weights[1]
+    got = rerank(fused, question, tokens, depth=2, weight=1.0, query_weights=weights)
+    assert [i for i, _ in got] == ["b", "a"]
+    assert idf_weights(np.array([7]), {}, 0) is None  # nothing counted: all alike
+
+
 def test_maxsims_in_one_product_equal_maxsim_one_by_one():
     rng = np.random.default_rng(0)
     q = unit(*rng.standard_normal((5, DIM)).tolist())
     chunks = [unit(*rng.standard_normal((n, DIM)).tolist()) for n in (7, 1, 3)]
     np.testing.assert_allclose(maxsims(q, chunks), [maxsim(q, c) for c in chunks], atol=1e-6)
+    w = np.array([0.1, 2.0, 1.0, 0.5, 3.0], dtype=np.float32)
+    np.testing.assert_allclose(maxsims(q, chunks, w), [maxsim(q, c, w) for c in chunks], atol=1e-6)
+
+
+def _pieces(store: TokenStore) -> tuple[dict[int, int], int]:
+    """The store's word-piece counts as its weights see them (pieces 0-9)."""
+    weights = store.weights(np.arange(10))
+    if weights is None:
+        return {}, 0
+    with sqlite3.connect(store.path) as db:
+        df = dict(db.execute("SELECT piece, n FROM df WHERE n != 0").fetchall())
+    return {p: n for p, n in df.items() if p >= 0}, df.get(-1, 0)
+
+
+def test_token_store_keeps_word_piece_counts_in_step_with_writes_and_deletes(tmp_path):
+    store = TokenStore(tmp_path / "tokens" / "x.sqlite")
+    assert store.weights(np.array([1])) is None  # no file yet
+    vec = unit(axis(0), axis(1), axis(2))
+    store.put([("a", Tokens(vec, np.array([1, 2, 2]))), ("b", Tokens(vec, np.array([2, 3, 4])))])
+    assert _pieces(store) == ({1: 1, 2: 2, 3: 1, 4: 1}, 2)
+    store.put([("a", Tokens(vec, np.array([5, 5, 3])))])  # written again: counted once
+    assert _pieces(store) == ({2: 1, 3: 2, 4: 1, 5: 1}, 2)
+    store.delete(["b", "missing"])
+    assert _pieces(store) == ({3: 1, 5: 1}, 1)
+    want = idf_weights(np.array([3, 9]), {3: 1, 5: 1}, 1)
+    np.testing.assert_allclose(store.weights(np.array([3, 9])), want)
+
+
+def test_a_token_store_of_stop_23_keeps_serving_and_counts_from_then_on(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the schema before word pieces were kept
+        db.execute("CREATE TABLE tokens (id TEXT PRIMARY KEY, vectors BLOB)")
+        db.execute("INSERT INTO tokens VALUES (?, ?)", ("old", quantize(unit(axis(0)))))
+    store = TokenStore(path)
+    assert set(store.get(["old"])) == {"old"}
+    assert store.weights(np.array([1])) is None  # nothing counted: pieces weigh alike
+    store.put([("new", Tokens(unit(axis(1)), np.array([1])))])
+    assert _pieces(store) == ({1: 1}, 1) and store.count() == 2
+    store.delete(["old"])  # uncounted: the counts stay
+    assert _pieces(store) == ({1: 1}, 1)
 
 
 def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
@@ -57,7 +130,7 @@ def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
     vectors = {f"id{i}": unit(*rng.standard_normal((20 + i, 384)).tolist()) for i in range(3)}
     store = TokenStore(tmp_path / "tokens" / "x.sqlite")
     assert store.get(["id0"]) == {}  # no file yet: nothing, no error
-    store.put(vectors.items())
+    store.put((k, Tokens(v, np.arange(len(v)))) for k, v in vectors.items())
     got = store.get(["id0", "id2", "missing"])
     assert set(got) == {"id0", "id2"}
     for key, v in got.items():
@@ -86,11 +159,24 @@ def _ids(hits):
     return [h.id for h in hits]
 
 
+def _counted_like_the_stored_chunks(index) -> None:
+    """The store's word-piece weights are those of the chunks it holds, counted afresh."""
+    from retrieval.context import stored_index_text
+
+    texts = [stored_index_text(t, m) for _, t, m in index.store.records(["documents", "metadatas"])]
+    df, total = document_frequencies(index.embedder.pieces(texts))
+    question = index.embedder.pieces(["How many remote work days are allowed per week?"])[0]
+    want = idf_weights(question, df, total)
+    assert want is not None and want.max() > 2 * want.min()  # they do differ
+    np.testing.assert_allclose(index.store.tokens.weights(question), want, rtol=1e-6)
+
+
 def test_ingest_keeps_every_chunks_token_vectors(onnx_index):
     ids = [cid for cid, _, _ in onnx_index.store.records(include=["documents"])]
     assert len(ids) > 40
     assert onnx_index.store.tokens.count() == len(ids)
     assert set(onnx_index.store.tokens.get(ids)) == set(ids)
+    _counted_like_the_stored_chunks(onnx_index)
 
 
 def test_a_deleted_document_takes_its_token_vectors_along(onnx_index):
@@ -105,6 +191,7 @@ def test_a_deleted_document_takes_its_token_vectors_along(onnx_index):
     assert ids and set(onnx_index.store.tokens.get(ids)) == set(ids)
     remove_sources(onnx_index, [memo])
     assert onnx_index.store.tokens.get(ids) == {}
+    _counted_like_the_stored_chunks(onnx_index)
 
 
 def test_a_search_reorders_the_fused_top_by_the_stored_token_vectors(onnx_index):
@@ -112,14 +199,21 @@ def test_a_search_reorders_the_fused_top_by_the_stored_token_vectors(onnx_index)
     plain = onnx_index.retriever(floor=-1)
     plain.rerank_depth = 0
     late = onnx_index.retriever(floor=-1)
-    assert late.rerank_depth == 10  # the default
-    fused = [(h.id, h.score) for h in plain.search(question, 10)]
-    head = [i for i, _ in fused[:10]]
+    depth = late.rerank_depth
+    assert depth == late_interaction.DEPTH  # the default
+    fused = [(h.id, h.score) for h in plain.search(question, depth)]
+    head = [i for i, _ in fused[:depth]]
     query_tokens = onnx_index.embedder.token_vectors([question])[0]
-    want = rerank(fused, query_tokens, onnx_index.store.tokens.get(head), depth=10)
+    weights = onnx_index.store.tokens.weights(onnx_index.embedder.pieces([question])[0])
+    assert weights is not None
+    stored = onnx_index.store.tokens.get(head)
+    want = rerank(fused, query_tokens, stored, depth=depth, query_weights=weights)
     assert _ids(late.search(question, 10)) == [i for i, _ in want[:10]]
-    assert [i for i, _ in want[:10]] != head  # this question does move
+    assert [i for i, _ in want[:10]] != head[:10]  # this question does move
+    # ... and not as it would with its words alike
+    alike = rerank(fused, query_tokens, stored, depth=depth)
+    assert [i for i, _ in alike[:10]] != [i for i, _ in want[:10]]
     # a chunk of the top without its token vectors (a store from before, a crash between
     # the two writes): the fused order, no error
     onnx_index.store.tokens.delete([head[0]])
-    assert _ids(late.search(question, 10)) == head
+    assert _ids(late.search(question, 10)) == head[:10]
