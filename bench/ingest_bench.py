@@ -157,6 +157,7 @@ class TimedEmbedder:
         if self.gives_tokens:
             self.embed_with_tokens = Timed(embedder.embed_with_tokens)
             self.token_vectors = embedder.token_vectors
+            self.pieces = embedder.pieces  # the tokenizer alone: counted as the pipeline's
 
     @property
     def seconds(self) -> float:

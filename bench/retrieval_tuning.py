@@ -75,7 +75,7 @@ class Config:
     b: float = B  # ... and length normalisation
     maxsim_depth: int = 0  # > 0: the fused top this many re-scored by late interaction
     maxsim_weight: float = 0.65  # ... as (1 - w) x fused + w x MaxSim, each min-max normalised
-    maxsim_idf: bool = False  # ... the query's word pieces weighted by their rarity in the set
+    maxsim_idf: float = 0.0  # ... query pieces weighted by idf to this power (0.5: the product)
 
 
 # ---- embeddings, cached by text ---------------------------------------------------------------
@@ -176,7 +176,7 @@ class Prepared:
     where: dict[str, tuple]  # chunk id -> (source, page)
     q_tokens: list[np.ndarray] | None = None  # each query's token vectors (late interaction)
     d_tokens: dict[str, np.ndarray] | None = None  # ... and its candidates'
-    q_weights: list[np.ndarray | None] | None = None  # ... its pieces' idf weights over the set
+    q_weights: list[np.ndarray | None] | None = None  # ... its pieces' idf_weights over the set
 
 
 DEPTH = 100
@@ -288,9 +288,14 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
             p.d_tokens,
             depth=cfg.maxsim_depth,
             weight=cfg.maxsim_weight,
-            query_weights=p.q_weights[q] if cfg.maxsim_idf else None,
+            query_weights=idf_power(p.q_weights[q], cfg.maxsim_idf),
         )
     return [d for d, _ in fused]
+
+
+def idf_power(weights: np.ndarray | None, power: float) -> np.ndarray | None:
+    """``idf_weights`` (the square root of the idf) as the idf to ``power``; 0: none."""
+    return None if weights is None or not power else weights ** (2 * power)
 
 
 def page_aggregate(
@@ -407,20 +412,29 @@ def bm25_grid(base: Config) -> list[Config]:
 
 
 def maxsim_grid(base: Config) -> list[Config]:
-    """The fused top 5, 10 or 20 re-scored by late interaction, at four weights, the query's
-    pieces alike (stop 23) or weighted by their rarity (stop 24)."""
-    return [
+    """The fused top 5, 10 or 20 re-scored by late interaction at five weights, the query's
+    pieces alike (stop 23); and the top 10 or 20 at three weights, the pieces weighted by the
+    product's square root of their idf (``idf_weights``) or by the full idf (stop 24)."""
+    alike = [
         replace(
-            base,
-            name=f"  + MaxSim{' idf' if idf else ''} top {depth}, weight {w}",
-            maxsim_depth=depth,
-            maxsim_weight=w,
-            maxsim_idf=idf,
+            base, name=f"  + MaxSim top {depth}, weight {w}", maxsim_depth=depth, maxsim_weight=w
         )
-        for idf in (False, True)
         for depth in (5, 10, MAXSIM_DEPTH)
         for w in (0.5, 0.65, 0.8, 0.9, 1.0)
     ]
+    weighted = [
+        replace(
+            base,
+            name=f"  + MaxSim, {label}, top {depth}, weight {w}",
+            maxsim_depth=depth,
+            maxsim_weight=w,
+            maxsim_idf=power,
+        )
+        for power, label in ((0.5, "sqrt idf"), (1.0, "full idf"))
+        for depth in (10, MAXSIM_DEPTH)
+        for w in (0.7, 0.8, 0.9)
+    ]
+    return alike + weighted
 
 
 def answer_words(answer: str, text: str) -> float:

@@ -141,14 +141,14 @@ class HybridRetriever:
             return fused
         if query_tokens is None:
             query_tokens = self.embedder.token_vectors([query])[0]  # type: ignore[attr-defined]
-        pieces = self.embedder.pieces([query])[0]  # type: ignore[attr-defined]
+        pieces = late_interaction.word_pieces(self.embedder, [query])
         return late_interaction.rerank(
             fused,
             query_tokens,
             stored,
             depth=self.rerank_depth,
             weight=self.rerank_weight,
-            query_weights=self.store.tokens.weights(pieces),
+            query_weights=self.store.tokens.weights(pieces[0]) if pieces else None,
         )
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:

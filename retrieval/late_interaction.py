@@ -5,14 +5,14 @@ A chunk's single vector is the mean of its word pieces' contextual vectors; aver
 which words matched. MaxSim (Khattab and Zaharia, ColBERT, SIGIR 2020) keeps them: each
 word piece of the question takes its best cosine with any word piece of the chunk, and the
 question's mean of those is the score. all-MiniLM-L6-v2 was not trained for it, but as a
-second stage over the fused top 10 it puts the right passage first more often on every set
-measured (BENCHMARKS.md, "Retrieval quality", stop 23), with no other model.
+second stage over the fused top 20 it puts the right passage first more often on every set
+measured (BENCHMARKS.md, "Retrieval quality", stops 23 and 24), with no other model.
 
 The question's word pieces do not count alike: "the", "of" and the "##s" of a plural find
-a close match in every chunk, so they blur the comparison. Each one is weighted by its
-inverse document frequency over the stored chunks (``idf_weights``; BM25's idea, on word
-pieces), which puts the right page first more often again (BENCHMARKS.md, "Retrieval
-quality", stop 24).
+a close match in every chunk, so they blur the comparison. Each one is weighted by the
+square root of its inverse document frequency over the stored chunks (``idf_weights``;
+BM25's idea, on word pieces, damped), which puts the right page first more often again
+(BENCHMARKS.md, "Retrieval quality", stop 24).
 
 The token vectors cost nothing extra to make: ingest's embedding pass computes them before
 pooling (``embed_with_tokens``), and they are kept here, int8 with a scale per word piece
@@ -41,15 +41,16 @@ from retrieval.fusion import min_max
 # chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out
 DEPTH = RERANK_DEPTH  # the fused top this many are re-scored
 WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-max normalised
-MIN_WEIGHT = 0.1  # of a word piece found in (nearly) every chunk
+MIN_IDF = 0.1  # of a word piece found in (nearly) every chunk
 
 
 class Tokens(NamedTuple):
     """A text's token vectors (unit rows, one per word piece, [CLS] and [SEP] left out) and
-    the ids of those word pieces, in the same order."""
+    the ids of those word pieces, in the same order (``None``: an embedder without
+    ``pieces``; the chunk is then not counted for the weights)."""
 
     vectors: np.ndarray
-    pieces: np.ndarray
+    pieces: np.ndarray | None
 
 
 @lru_cache(maxsize=1)
@@ -71,9 +72,16 @@ def embed_for_store(
     word-piece ids come from the tokenizer alone)."""
     if depth > 1 and gives_tokens(embedder):
         vectors, tokens = embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
-        pieces = embedder.pieces(texts)  # type: ignore[attr-defined]
+        pieces = word_pieces(embedder, texts) or [None] * len(texts)
         return vectors, [Tokens(t, p) for t, p in zip(tokens, pieces, strict=True)]
     return embedder.embed(texts), None  # type: ignore[attr-defined]
+
+
+def word_pieces(embedder: object, texts: list[str]) -> list[np.ndarray] | None:
+    """Each text's word-piece ids, one per token vector (``OnnxEmbedder.pieces``); ``None``
+    from an embedder that does not tell them."""
+    pieces = getattr(embedder, "pieces", None)
+    return pieces(texts) if pieces is not None else None
 
 
 def document_frequencies(pieces: Iterable[np.ndarray]) -> tuple[Counter[int], int]:
@@ -87,12 +95,14 @@ def document_frequencies(pieces: Iterable[np.ndarray]) -> tuple[Counter[int], in
 
 
 def idf_weights(pieces: np.ndarray, df: Mapping[int, int], total: int) -> np.ndarray | None:
-    """The question's word pieces' weights in MaxSim: log((N + 1) / (df + 0.5)) over the
-    ``total`` chunks counted, at least ``MIN_WEIGHT``; ``None`` (all alike) when none were."""
+    """The question's word pieces' weights in MaxSim: the square root of their idf,
+    log((N + 1) / (df + 0.5)) over the ``total`` chunks counted (at least ``MIN_IDF``);
+    ``None`` (all alike) when none were. The root: the full idf put the right page first
+    more often still on the policies, but cost SciFact 0.011 (BENCHMARKS.md, stop 24)."""
     if total <= 0 or not len(pieces):
         return None
     n = np.asarray([df.get(int(p), 0) for p in pieces], dtype=np.float64)
-    return np.clip(np.log((total + 1) / (n + 0.5)), MIN_WEIGHT, None).astype(np.float32)
+    return np.sqrt(np.clip(np.log((total + 1) / (n + 0.5)), MIN_IDF, None)).astype(np.float32)
 
 
 def _mean(best: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -201,15 +211,20 @@ class TokenStore:
 
     def put(self, items: Iterable[tuple[str, Tokens]]) -> None:
         rows = [
-            (chunk_id, quantize(t.vectors), np.asarray(t.pieces, dtype=np.int32).tobytes())
+            (
+                chunk_id,
+                quantize(t.vectors),
+                None if t.pieces is None else np.asarray(t.pieces, dtype=np.int32).tobytes(),
+            )
             for chunk_id, t in items
         ]
         with self._lock:
             db = self._conn()
             counts = self._uncount(db, [r[0] for r in rows])  # rows written again
             for _, _, pieces in rows:
-                counts.update(set(np.frombuffer(pieces, dtype=np.int32).tolist()))
-                counts[-1] += 1
+                if pieces is not None:
+                    counts.update(set(np.frombuffer(pieces, dtype=np.int32).tolist()))
+                    counts[-1] += 1
             db.executemany(
                 "INSERT OR REPLACE INTO tokens (id, vectors, pieces) VALUES (?, ?, ?)", rows
             )

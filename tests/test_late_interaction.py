@@ -16,6 +16,7 @@ from retrieval.late_interaction import (
     TokenStore,
     dequantize,
     document_frequencies,
+    embed_for_store,
     idf_weights,
     maxsim,
     maxsims,
@@ -72,7 +73,8 @@ def test_the_rare_question_word_outweighs_the_common_one():
     df, total = document_frequencies([np.array([7, 7, 42]), *[np.array([7, 9])] * 4])
     assert (df[7], df[42], df[9], total) == (5, 1, 4, 5)
     weights = idf_weights(np.array([7, 42]), df, total)
-    assert weights is not None and weights[0] == late_interaction.MIN_WEIGHT < weights[1]
+    assert weights is not None
+    assert weights[0] == pytest.approx(late_interaction.MIN_IDF**0.5) and weights[1] > 1
     got = rerank(fused, question, tokens, depth=2, weight=1.0, query_weights=weights)
     assert [i for i, _ in got] == ["b", "a"]
     assert idf_weights(np.array([7]), {}, 0) is None  # nothing counted: all alike
@@ -109,6 +111,18 @@ def test_token_store_keeps_word_piece_counts_in_step_with_writes_and_deletes(tmp
     assert _pieces(store) == ({3: 1, 5: 1}, 1)
     want = idf_weights(np.array([3, 9]), {3: 1, 5: 1}, 1)
     np.testing.assert_allclose(store.weights(np.array([3, 9])), want)
+
+    # an embedder that does not tell its word pieces: kept, not counted
+    class NoPieces:
+        gives_tokens = True
+
+        def embed_with_tokens(self, texts):
+            return [[1.0] * DIM for _ in texts], [vec for _ in texts]
+
+    _, tokens = embed_for_store(NoPieces(), ["x", "y"], depth=20)
+    assert tokens is not None and [t.pieces for t in tokens] == [None, None]
+    store.put(zip(["c", "d"], tokens, strict=True))
+    assert _pieces(store) == ({3: 1, 5: 1}, 1) and store.count() == 3
 
 
 def test_a_token_store_of_stop_23_keeps_serving_and_counts_from_then_on(tmp_path):
