@@ -240,7 +240,8 @@ Snowball stemming, English stop words, the title as the context line counted twi
 retriever's top {DEPTH}; the
 "{PRODUCT_CANDIDATES}+{PRODUCT_CANDIDATES}" row fuses only the top {PRODUCT_CANDIDATES} of each, as the app does
 (`candidates` setting). "+ late interaction" re-scores the fused top {app.rerank_depth} by MaxSim
-over token vectors, as the app does (`retrieval.late_interaction`, `rerank_depth` setting).
+over token vectors, the query's word pieces weighted by the square root of their idf over the
+corpus, as the app does (`retrieval.late_interaction`, `rerank_depth` setting).
 
 {table}
 
