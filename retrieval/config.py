@@ -12,7 +12,7 @@ RETRIEVAL_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 Fusion = Literal["convex", "rrf"]
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # hybrid: the fused top this many re-scored by late interaction (retrieval.late_interaction;
-# chosen on the dev and policies sets by bench.retrieval_tuning --maxsim, SciFact held out)
+# chosen on the dev and policies sets by bench.retrieval_tuning --maxsim; BENCHMARKS.md, stop 24)
 RERANK_DEPTH = 20
 
 

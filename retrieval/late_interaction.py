@@ -38,7 +38,8 @@ from threadpoolctl import ThreadpoolController
 from retrieval.config import RERANK_DEPTH
 from retrieval.fusion import min_max
 
-# chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out
+# chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out;
+# the idf's square root (idf_weights) with SciFact seen (BENCHMARKS.md, stop 24)
 DEPTH = RERANK_DEPTH  # the fused top this many are re-scored
 WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-max normalised
 MIN_IDF = 0.1  # of a word piece found in (nearly) every chunk
@@ -155,6 +156,8 @@ def rerank(
     head, tail = list(fused[:depth]), list(fused[depth:])
     if len(head) < 2 or not len(query_tokens) or any(i not in tokens for i, _ in head):
         return list(fused)
+    if query_weights is not None and len(query_weights) != len(query_tokens):
+        query_weights = None  # not one a piece (an embedder's own tokenizer): all alike
     late = min_max(maxsims(query_tokens, [tokens[i] for i, _ in head], query_weights))
     early = min_max([s for _, s in head])
     mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]

@@ -77,6 +77,9 @@ def test_the_rare_question_word_outweighs_the_common_one():
     assert weights[0] == pytest.approx(late_interaction.MIN_IDF**0.5) and weights[1] > 1
     got = rerank(fused, question, tokens, depth=2, weight=1.0, query_weights=weights)
     assert [i for i, _ in got] == ["b", "a"]
+    # weights that are not one a question piece are left out, not an error
+    odd = rerank(fused, question, tokens, depth=2, weight=1.0, query_weights=weights[:1])
+    assert [i for i, _ in odd] == ["a", "b"]
     assert idf_weights(np.array([7]), {}, 0) is None  # nothing counted: all alike
 
 
