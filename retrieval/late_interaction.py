@@ -213,21 +213,21 @@ class TokenStore:
         return self._db
 
     def put(self, items: Iterable[tuple[str, Tokens]]) -> None:
+        given = list(items)
         rows = [
             (
                 chunk_id,
                 quantize(t.vectors),
                 None if t.pieces is None else np.asarray(t.pieces, dtype=np.int32).tobytes(),
             )
-            for chunk_id, t in items
+            for chunk_id, t in given
         ]
+        added, chunks = document_frequencies(t.pieces for _, t in given if t.pieces is not None)
+        added[-1] = chunks
         with self._lock:
             db = self._conn()
             counts = self._uncount(db, [r[0] for r in rows])  # rows written again
-            for _, _, pieces in rows:
-                if pieces is not None:
-                    counts.update(set(np.frombuffer(pieces, dtype=np.int32).tolist()))
-                    counts[-1] += 1
+            counts.update(added)
             db.executemany(
                 "INSERT OR REPLACE INTO tokens (id, vectors, pieces) VALUES (?, ?, ?)", rows
             )
@@ -237,7 +237,7 @@ class TokenStore:
     @staticmethod
     def _uncount(db: sqlite3.Connection, ids: Sequence[str]) -> Counter[int]:
         """Minus the counts of the stored ``ids``' pieces (to be deleted or written again)."""
-        counts: Counter[int] = Counter()
+        stored = []
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             found = db.execute(
@@ -245,10 +245,10 @@ class TokenStore:
                 f"({','.join('?' * len(part))})",
                 part,
             )
-            for (blob,) in found:
-                counts.subtract(set(np.frombuffer(blob, dtype=np.int32).tolist()))
-                counts[-1] -= 1
-        return counts
+            stored += [np.frombuffer(blob, dtype=np.int32) for (blob,) in found]
+        df, chunks = document_frequencies(stored)
+        df[-1] = chunks
+        return Counter({piece: -n for piece, n in df.items()})
 
     @staticmethod
     def _count(db: sqlite3.Connection, counts: Counter[int]) -> None:
