@@ -114,16 +114,21 @@ def late_interaction_runs(
     text = {d: f"{title} {body}".strip() for d, title, body in corpus}
     wanted = sorted({d for run in fused.values() for f in run.values() for d, _ in f[:depth]})
     print(f"token vectors of {len(wanted)} candidates", file=sys.stderr, flush=True)
-    tokens = dict(zip(wanted, embedder.token_vectors([text[d] for d in wanted]), strict=True))
+    made = embedder.tokens([text[d] for d in wanted])
+    tokens = {d: t.vectors for d, t in zip(wanted, made, strict=True)}
     qids = list(next(iter(fused.values())))
-    q_tokens = dict(zip(qids, embedder.token_vectors([queries[q] for q in qids]), strict=True))
+    q_tokens = dict(zip(qids, embedder.tokens([queries[q] for q in qids]), strict=True))
     # the query's word pieces weighted by their rarity in the corpus, as the store counts them
     df, total = document_frequencies(embedder.pieces(list(text.values())))
-    pieces = embedder.pieces([queries[q] for q in qids])
-    weights = {q: idf_weights(p, df, total) for q, p in zip(qids, pieces, strict=True)}
+    weights = {q: idf_weights(t.pieces, df, total) for q, t in q_tokens.items()}
     return {
         name: {
-            q: [d for d, _ in rerank(f, q_tokens[q], tokens, depth=depth, query_weights=weights[q])]
+            q: [
+                d
+                for d, _ in rerank(
+                    f, q_tokens[q].vectors, tokens, depth=depth, query_weights=weights[q]
+                )
+            ]
             for q, f in run.items()
         }
         for name, run in fused.items()

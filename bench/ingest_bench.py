@@ -156,8 +156,7 @@ class TimedEmbedder:
         self.gives_tokens = gives_tokens(embedder)
         if self.gives_tokens:
             self.embed_with_tokens = Timed(embedder.embed_with_tokens)
-            self.token_vectors = embedder.token_vectors
-            self.pieces = embedder.pieces  # the tokenizer alone: counted as the pipeline's
+            self.tokens = embedder.tokens
 
     @property
     def seconds(self) -> float:

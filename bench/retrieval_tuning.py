@@ -234,7 +234,7 @@ MAXSIM_DEPTH = 20  # token vectors are made for each query's fused top this many
 
 
 def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
-    """Token vectors (``OnnxEmbedder.token_vectors``) of every query and of the chunks in
+    """Token vectors (``OnnxEmbedder.tokens``) of every query and of the chunks in
     any query's fused top ``MAXSIM_DEPTH``: the text each side embeds (the context line in
     front; SciFact's "title text"); and the queries' word-piece weights
     (``late_interaction.idf_weights``) over all the set's chunks, as the store counts them."""
@@ -253,15 +253,12 @@ def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
         return index_text(d.text, d.title, d.heading) if cfg.embed_context else d.text
 
     print(f"token vectors of {len(wanted)} chunks", file=sys.stderr, flush=True)
-    p.d_tokens = dict(
-        zip(wanted, embedder.token_vectors([text(by_id[d]) for d in wanted]), strict=True)
-    )
-    p.q_tokens = embedder.token_vectors([i.question for i in qs.items])
+    chunks = embedder.tokens([text(by_id[d]) for d in wanted])
+    p.d_tokens = {d: t.vectors for d, t in zip(wanted, chunks, strict=True)}
+    questions = embedder.tokens([i.question for i in qs.items])
+    p.q_tokens = [t.vectors for t in questions]
     df, total = late_interaction.document_frequencies(embedder.pieces([text(d) for d in qs.docs]))
-    p.q_weights = [
-        late_interaction.idf_weights(q, df, total)
-        for q in embedder.pieces([i.question for i in qs.items])
-    ]
+    p.q_weights = [late_interaction.idf_weights(t.pieces, df, total) for t in questions]
 
 
 def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from retrieval.embedder_check import PROBES
 from retrieval.errors import EmbedderError
-from retrieval.types import Embedder
+from retrieval.types import Embedder, Tokens
 
 EmbedBackend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
@@ -125,21 +125,21 @@ class BulkEmbedder:
     def embed(self, texts: list[str]) -> list[list[float]]:
         return self._call(texts, "embed")
 
-    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
-        """``embed``'s vectors and each text's token vectors, from the same pass."""
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[Tokens]]:
+        """``embed``'s vectors and each text's ``Tokens``, from the same pass."""
         return self._call(texts, "embed_with_tokens")
 
     @property
     def gives_tokens(self) -> bool:
-        """Whether ``embed_with_tokens`` and ``token_vectors`` work (``small`` has them)."""
+        """Whether ``embed_with_tokens`` and ``tokens`` work (``small`` has them)."""
         return hasattr(self.small, "embed_with_tokens")
 
-    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
-        """A question's token vectors (late interaction), on the small engine."""
-        return self.small.token_vectors(texts)
+    def tokens(self, texts: list[str]) -> list[Tokens]:
+        """A question's ``Tokens`` (late interaction), on the small engine."""
+        return self.small.tokens(texts)  # type: ignore[attr-defined]
 
     def pieces(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's word-piece ids (the tokenizer alone: both engines share it)."""
+        """Each text's word-piece ids from the tokenizer alone (both engines share it)."""
         return self.small.pieces(texts)  # type: ignore[attr-defined]
 
     def _call(self, texts: list[str], method: str) -> Any:

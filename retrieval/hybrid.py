@@ -15,7 +15,7 @@ from retrieval.chroma_store import ChromaStore
 from retrieval.config import Fusion, RetrievalMode
 from retrieval.fusion import fuse_hybrid
 from retrieval.late_interaction import gives_tokens
-from retrieval.types import Embedder, Hit
+from retrieval.types import Embedder, Hit, Tokens
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ class HybridRetriever:
         late = self.mode == "hybrid" and self.rerank_depth > 1 and gives_tokens(self.embedder)
         query_tokens = None
         if vector is None and late:  # the question's token vectors from the same pass
-            vectors, pieces = self.embedder.embed_with_tokens([query])  # type: ignore[attr-defined]
-            vector, query_tokens = vectors[0], pieces[0]
+            vectors, tokens = self.embedder.embed_with_tokens([query])  # type: ignore[attr-defined]
+            vector, query_tokens = vectors[0], tokens[0]
         elif vector is None:
             vector = self.store.embedder.embed([query])[0]
         n = max(self.candidates, k)
@@ -130,7 +130,7 @@ class HybridRetriever:
         return self.store.query(vector, k, sources=sources)
 
     def _late_interaction(
-        self, query: str, fused: list[tuple[str, float]], query_tokens: np.ndarray | None
+        self, query: str, fused: list[tuple[str, float]], query_tokens: Tokens | None
     ) -> list[tuple[str, float]]:
         """The fused top ``rerank_depth`` re-scored token by token
         (``retrieval.late_interaction``), the question's word pieces weighted by their
@@ -140,15 +140,15 @@ class HybridRetriever:
         if len(stored) < len(head):
             return fused
         if query_tokens is None:
-            query_tokens = self.embedder.token_vectors([query])[0]  # type: ignore[attr-defined]
-        pieces = late_interaction.word_pieces(self.embedder, [query])
+            query_tokens = self.embedder.tokens([query])[0]  # type: ignore[attr-defined]
+        vectors, pieces = query_tokens
         return late_interaction.rerank(
             fused,
-            query_tokens,
+            vectors,
             stored,
             depth=self.rerank_depth,
             weight=self.rerank_weight,
-            query_weights=self.store.tokens.weights(pieces[0]) if pieces else None,
+            query_weights=self.store.tokens.weights(pieces) if pieces is not None else None,
         )
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:

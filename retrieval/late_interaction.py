@@ -30,13 +30,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from retrieval.config import RERANK_DEPTH
 from retrieval.fusion import min_max
+from retrieval.types import Tokens
 
 # chosen on the dev and policies sets (bench.retrieval_tuning --maxsim), SciFact held out;
 # the idf's square root (idf_weights) with SciFact seen (BENCHMARKS.md, stop 24)
@@ -45,23 +45,14 @@ WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-ma
 MIN_IDF = 0.1  # of a word piece found in (nearly) every chunk
 
 
-class Tokens(NamedTuple):
-    """A text's token vectors (unit rows, one per word piece, [CLS] and [SEP] left out) and
-    the ids of those word pieces, in the same order (``None``: an embedder without
-    ``pieces``; the chunk is then not counted for the weights)."""
-
-    vectors: np.ndarray
-    pieces: np.ndarray | None
-
-
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
 def gives_tokens(embedder: object) -> bool:
-    """Whether ``embedder`` gives token vectors (``embed_with_tokens``, ``token_vectors``):
-    the onnx backends do, torch does not."""
+    """Whether ``embedder`` gives ``Tokens`` (``embed_with_tokens``, ``tokens``): the onnx
+    backends do, torch does not."""
     return bool(getattr(embedder, "gives_tokens", False))
 
 
@@ -69,20 +60,11 @@ def embed_for_store(
     embedder: object, texts: list[str], *, depth: int
 ) -> tuple[list[list[float]], list[Tokens] | None]:
     """Chunks' vectors, and their ``Tokens`` when the store keeps them: the search re-scores
-    (``depth`` > 1) and ``embedder`` gives them; else ``None``. One pass either way (the
-    word-piece ids come from the tokenizer alone)."""
+    (``depth`` > 1) and ``embedder`` gives them; else ``None``. One pass either way: the
+    token vectors and their word-piece ids come from the batches that make the vectors."""
     if depth > 1 and gives_tokens(embedder):
-        vectors, tokens = embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
-        pieces = word_pieces(embedder, texts) or [None] * len(texts)
-        return vectors, [Tokens(t, p) for t, p in zip(tokens, pieces, strict=True)]
+        return embedder.embed_with_tokens(texts)  # type: ignore[attr-defined]
     return embedder.embed(texts), None  # type: ignore[attr-defined]
-
-
-def word_pieces(embedder: object, texts: list[str]) -> list[np.ndarray] | None:
-    """Each text's word-piece ids, one per token vector (``OnnxEmbedder.pieces``); ``None``
-    from an embedder that does not tell them."""
-    pieces = getattr(embedder, "pieces", None)
-    return pieces(texts) if pieces is not None else None
 
 
 def document_frequencies(pieces: Iterable[np.ndarray]) -> tuple[Counter[int], int]:

@@ -28,6 +28,7 @@ import numpy as np
 from retrieval.embedder_check import PROBES, signature
 from retrieval.errors import EmbedderError
 from retrieval.files import sha256_file
+from retrieval.types import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ OPSET = 17
 # an export whose vectors stray further from torch's on a probe is refused. int8 moves
 # vectors more (a one-letter text is the worst case, about 0.98; see BENCHMARKS.md)
 MIN_PROBE_COSINE = {"fp32": 0.999, "int8": 0.97}
+# what a text's Tokens are before its batch has run (every one is set by the end of a call)
+EMPTY_TOKENS = Tokens(np.empty((0, 0), np.float32), None)
 INSTALL_HINT = (
     "pip install -r requirements.txt (it pins onnxruntime and onnx), or set RAG_EMBED_BACKEND=torch"
 )
@@ -98,15 +101,17 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.clip(norms, 1e-12, None)
 
 
-def token_rows(hidden: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+def token_rows(hidden: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[Tokens]:
     """Each row's word-piece vectors without [CLS] and [SEP] (the first and the last real
-    token), unit length: one (pieces, dim) array per text of the batch."""
+    token), unit length, with those word pieces' ids from the same batch: one ``Tokens``
+    per text of the batch, aligned by construction."""
     out = []
     for r in range(hidden.shape[0]):
         n = int(mask[r].sum())
-        v = hidden[r, 1 : n - 1] if n > 2 else hidden[r, :n]
+        keep = slice(1, n - 1) if n > 2 else slice(0, n)
+        v = hidden[r, keep]
         norms = np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
-        out.append((v / norms).astype(np.float32))
+        out.append(Tokens((v / norms).astype(np.float32), ids[r, keep].astype(np.int32)))
     return out
 
 
@@ -366,20 +371,20 @@ class OnnxEmbedder:
                 mask[r, :n] = 1
             yield rows, ids, mask
 
-    gives_tokens = True  # embed_with_tokens and token_vectors (late interaction)
+    gives_tokens = True  # embed_with_tokens and tokens (late interaction)
 
-    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Each text's contextual token vectors (``token_rows``): what late interaction
-        compares (``retrieval.late_interaction``)."""
+    def tokens(self, texts: Sequence[str]) -> list[Tokens]:
+        """Each text's contextual token vectors and word-piece ids (``token_rows``): what
+        late interaction compares and weighs (``retrieval.late_interaction``)."""
         return self.embed_with_tokens(list(texts))[1]
 
-    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
-        """``embed``'s vectors and each text's token vectors, from the same pass."""
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[Tokens]]:
+        """``embed``'s vectors and each text's ``Tokens``, from the same pass."""
         return self._embed(texts, tokens=True)
 
     def pieces(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Each text's word-piece ids, one per row of its token vectors (``token_rows``:
-        [CLS] and [SEP] left out, cut where the model's input is)."""
+        """Each text's word-piece ids as ``tokens`` gives them, from the tokenizer alone
+        (the benches count a corpus's pieces without embedding it)."""
         return [
             np.asarray(e.ids[1:-1] if len(e.ids) > 2 else e.ids, dtype=np.int32)
             for e in self._tokenizer.encode_batch(list(texts))
@@ -388,17 +393,16 @@ class OnnxEmbedder:
     def embed(self, texts: list[str]) -> list[list[float]]:
         return self._embed(texts, tokens=False)[0]
 
-    def _embed(
-        self, texts: list[str], *, tokens: bool
-    ) -> tuple[list[list[float]], list[np.ndarray]]:
-        parts, pieces = [], [np.empty((0, 0), np.float32)] * len(texts)
+    def _embed(self, texts: list[str], *, tokens: bool) -> tuple[list[list[float]], list[Tokens]]:
+        parts: list[tuple[list[int], np.ndarray]] = []
+        kept: list[Tokens] = [EMPTY_TOKENS] * len(texts)
         for rows, ids, mask in self.batches(texts):
             hidden = self._session.run(None, model_feeds(ids, mask, self._inputs))[0]
             parts.append((rows, mean_pool_normalize(hidden, mask)))
             if tokens:
-                for row, t in zip(rows, token_rows(hidden, mask), strict=True):
-                    pieces[row] = t
-        return in_text_order(parts, len(texts)), pieces
+                for row, t in zip(rows, token_rows(hidden, mask, ids), strict=True):
+                    kept[row] = t
+        return in_text_order(parts, len(texts)), kept
 
 
 def _quantize(src: Path, dst: Path) -> None:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from retrieval.embedder_check import signature
-from retrieval.onnx_embedder import in_text_order, mean_pool_normalize, model_feeds, token_rows
+from retrieval.onnx_embedder import (
+    EMPTY_TOKENS,
+    in_text_order,
+    mean_pool_normalize,
+    model_feeds,
+    token_rows,
+)
+from retrieval.types import Tokens
 
 if TYPE_CHECKING:
     from retrieval.onnx_embedder import OnnxEmbedder
@@ -63,31 +70,31 @@ class OpenVinoBF16:
     def embed(self, texts: list[str]) -> list[list[float]]:
         return self._run(texts, tokens=False)[0]
 
-    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[np.ndarray]]:
-        """``embed``'s vectors and each text's token vectors (``token_rows``), one pass."""
+    def embed_with_tokens(self, texts: list[str]) -> tuple[list[list[float]], list[Tokens]]:
+        """``embed``'s vectors and each text's ``Tokens`` (``token_rows``), one pass."""
         return self._run(texts, tokens=True)
 
     def pieces(self, texts: list[str]) -> list[np.ndarray]:
         """Each text's word-piece ids (``OnnxEmbedder.pieces``: the same tokenizer)."""
         return self._onnx.pieces(texts)
 
-    def _run(self, texts: list[str], *, tokens: bool) -> tuple[list[list[float]], list[np.ndarray]]:
+    def _run(self, texts: list[str], *, tokens: bool) -> tuple[list[list[float]], list[Tokens]]:
         if not texts:
             return [], []
         parts: list[tuple[list[int], np.ndarray]] = []
-        pieces: list[np.ndarray] = [np.empty((0, 0), np.float32)] * len(texts)
+        kept: list[Tokens] = [EMPTY_TOKENS] * len(texts)
         errors: list[Exception] = []
 
-        def done(request, job: tuple[list[int], np.ndarray]) -> None:
+        def done(request, job: tuple[list[int], np.ndarray, np.ndarray]) -> None:
             # on an OpenVINO thread, as each batch finishes (appending to a list is atomic);
             # an exception must not escape into that thread (the process aborts at exit):
             # it is raised again below, in the caller's
             try:
-                rows, mask = job
+                rows, ids, mask = job
                 hidden = np.array(request.get_output_tensor(0).data, dtype=np.float32)
                 if tokens:
-                    for row, t in zip(rows, token_rows(hidden, mask), strict=True):
-                        pieces[row] = t
+                    for row, t in zip(rows, token_rows(hidden, mask, ids), strict=True):
+                        kept[row] = t
                 parts.append((rows, mean_pool_normalize(hidden, mask)))
             except Exception as exc:
                 errors.append(exc)
@@ -96,11 +103,11 @@ class OpenVinoBF16:
             self._queue.set_callback(done)
             sent = 0
             for rows, ids, mask in self._onnx.batches(texts, BATCH):
-                self._queue.start_async(model_feeds(ids, mask, self._inputs), (rows, mask))
+                self._queue.start_async(model_feeds(ids, mask, self._inputs), (rows, ids, mask))
                 sent += 1
             self._queue.wait_all()
         if errors:
             raise errors[0]
         if len(parts) != sent:  # never a vector left unset
             raise RuntimeError(f"OpenVINO returned {len(parts)} of {sent} batches")
-        return in_text_order(parts, len(texts)), pieces
+        return in_text_order(parts, len(texts)), kept

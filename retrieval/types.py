@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from retrieval.context import index_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def chunk_id(text: str, source: str, page: int | None) -> str:
@@ -81,6 +84,16 @@ class Hit:
             "score": round(self.score, 6),
             "text": self.text,
         }
+
+
+class Tokens(NamedTuple):
+    """A text's token vectors (unit rows, one per word piece, [CLS] and [SEP] left out) and
+    the ids of those word pieces, in the same order: what late interaction compares and
+    weighs (``retrieval.late_interaction``). ``pieces`` is ``None`` from an embedder that
+    does not tell them; such a chunk is kept but not counted for the weights."""
+
+    vectors: np.ndarray
+    pieces: np.ndarray | None
 
 
 class Retriever(Protocol):

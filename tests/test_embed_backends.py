@@ -88,17 +88,18 @@ def test_onnx_keeps_the_order_of_texts_across_length_sorted_batches(onnx_embedde
 
 def test_token_vectors_come_one_per_word_piece_in_text_order(onnx_embedder):
     """Late interaction's input: each text's own token vectors, [CLS] and [SEP] left out,
-    unit length, in the caller's order although batches are sorted by length; and as many
-    word-piece ids."""
+    unit length, in the caller's order although batches are sorted by length; each with its
+    word pieces' ids, the ones the tokenizer alone gives."""
     texts = [f"{'word ' * n}about topic {n}" for n in (30, 1, 12, 400)]
-    together = onnx_embedder.token_vectors(texts)
+    tokens = onnx_embedder.tokens(texts)
     # one word-piece id a row (their weights), the long text cut where the model cuts it
-    pieces = onnx_embedder.pieces(texts)
-    assert [len(p) for p in pieces] == [len(t) for t in together]
-    assert len(together[-1]) == onnx_embedder.max_tokens - 2
-    texts, together = texts[:-1], together[:-1]
+    for got, alone in zip(tokens, onnx_embedder.pieces(texts), strict=True):
+        assert got.pieces is not None and len(got.pieces) == len(got.vectors)
+        np.testing.assert_array_equal(got.pieces, alone)
+    assert len(tokens[-1].vectors) == onnx_embedder.max_tokens - 2
+    texts, together = texts[:-1], [t.vectors for t in tokens[:-1]]
     for text, got in zip(texts, together, strict=True):
-        alone = onnx_embedder.token_vectors([text])[0]
+        alone = onnx_embedder.tokens([text])[0].vectors
         assert got.shape == alone.shape == (len(text.split()), 384)
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         if onnx_embedder.precision == "fp32":
@@ -254,6 +255,11 @@ def test_bulk_bf16_gives_the_reference_vectors_and_leaves_questions_on_onnx(onnx
     assert (vectors @ np.asarray(embedder.embed(CHUNKS)).T).argmax(axis=1).tolist() == list(
         range(len(CHUNKS))
     )
+    # the chunks' token vectors from the same pass, each with its own text's word pieces
+    _, tokens = split.bulk.embed_with_tokens(CHUNKS)
+    for got, want in zip(tokens, split.small.tokens(CHUNKS), strict=True):
+        np.testing.assert_array_equal(got.pieces, want.pieces)
+        assert (got.vectors * want.vectors).sum(axis=1).min() >= 0.99  # bf16's rounding
     # two uploads at once share the engine: each call still gets its own vectors
     calls = [CHUNKS, CHUNKS[::-1], CHUNKS[3:] + CHUNKS[:3]]
     with ThreadPoolExecutor(3) as pool:

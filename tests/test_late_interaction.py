@@ -120,7 +120,7 @@ def test_token_store_keeps_word_piece_counts_in_step_with_writes_and_deletes(tmp
         gives_tokens = True
 
         def embed_with_tokens(self, texts):
-            return [[1.0] * DIM for _ in texts], [vec for _ in texts]
+            return [[1.0] * DIM for _ in texts], [Tokens(vec, None) for _ in texts]
 
     _, tokens = embed_for_store(NoPieces(), ["x", "y"], depth=20)
     assert tokens is not None and [t.pieces for t in tokens] == [None, None]
@@ -220,8 +220,8 @@ def test_a_search_reorders_the_fused_top_by_the_stored_token_vectors(onnx_index)
     assert depth == late_interaction.DEPTH  # the default
     fused = [(h.id, h.score) for h in plain.search(question, depth)]
     head = [i for i, _ in fused[:depth]]
-    query_tokens = onnx_index.embedder.token_vectors([question])[0]
-    weights = onnx_index.store.tokens.weights(onnx_index.embedder.pieces([question])[0])
+    query_tokens, pieces = onnx_index.embedder.tokens([question])[0]
+    weights = onnx_index.store.tokens.weights(pieces)
     assert weights is not None
     stored = onnx_index.store.tokens.get(head)
     want = rerank(fused, query_tokens, stored, depth=depth, query_weights=weights)
