@@ -7,8 +7,10 @@ place, so a half-written or corrupt file is never loaded.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -24,6 +26,36 @@ MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 PARTS = 22
 
 _assemble_lock = threading.Lock()
+log = logging.getLogger(__name__)
+AMX_HINT = (
+    "llama-cpp-python was compiled with llama.cpp's AMX kernels, and this CPU reports AMX: "
+    "on such an Intel Xeon they crashed the embedded model (SIGSEGV in "
+    "ggml_backend_amx_mul_mat). `make install` builds it without them; by hand: "
+    "CMAKE_ARGS=\"-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
+    "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'\" "
+    "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python"
+)
+
+
+def llama_has_amx() -> bool:
+    """Whether the installed llama.cpp was compiled with its AMX kernels (``False`` when
+    that cannot be told)."""
+    try:
+        import llama_cpp
+
+        lib = Path(llama_cpp.__file__).parent / "lib"
+        found = sorted(lib.glob("libggml-cpu.so*"))
+        return bool(found) and bool(ctypes.CDLL(str(found[0])).ggml_cpu_has_amx_int8())
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU reports AMX (Linux's /proc/cpuinfo; ``False`` elsewhere)."""
+    try:
+        return " amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
 
 
 def _part_paths() -> list[Path]:
@@ -103,6 +135,8 @@ class EmbeddedLLM:
                     "The embedded backend needs llama-cpp-python: pip install -r requirements.txt"
                 ) from exc
             path = model_path(self._models_dir)
+            if cpu_has_amx() and llama_has_amx():
+                log.warning(AMX_HINT)
             self._llama = Llama(
                 model_path=str(path),
                 n_ctx=self._context_tokens,
