@@ -17,15 +17,17 @@ test: install
 
 # llama.cpp is compiled for this CPU, without its AMX kernels: on an Intel Xeon that reports
 # AMX they crashed the embedded model (SIGSEGV in ggml_backend_amx_mul_mat, 2026-12-02).
-# The wheel is kept in a folder of its own beside pip's cache: a wheel pip cached from a
-# build with AMX is then never taken instead, and later installs do not compile again.
+# The wheel is kept in a folder of its own beside pip's cache, named after this CPU's
+# features: a wheel pip cached from a build with AMX, or one compiled for another CPU (a home
+# folder shared between machines), is then never taken, and later installs do not compile.
 LLAMA_PIN     := $(shell grep -o '^llama-cpp-python[^ #]*' requirements.txt)
 LLAMA_VERSION := $(lastword $(subst ==, ,$(LLAMA_PIN)))
 ifeq ($(shell uname -m),x86_64)
 NO_AMX        := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE   := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 endif
-LLAMA_WHEELS   = $$($(BIN)/python -m pip cache dir 2>/dev/null || echo $(VENV)/wheels)/handbook-rag-llama-no-amx
+LLAMA_CPU     := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cksum | cut -d' ' -f1)
+LLAMA_WHEELS   = $$($(BIN)/python -m pip cache dir 2>/dev/null || echo $(VENV)/wheels)/handbook-rag-llama-no-amx-$(LLAMA_CPU)
 
 # torch goes first and pinned: it is the CPU wheel; left to the resolver pip would fetch
 # a multi-GB CUDA build. llama-cpp-python compiles once (about 10 min on 2 cores), then

@@ -38,6 +38,7 @@ from app.metrics import percentile
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, load_settings
 from bench.common import machine, write_section
 from bench.embed_bench import BACKENDS
+from retrieval.config import RERANK_DEPTH
 
 BENCH_DIR = DEFAULT_DATA_DIR / "bench"
 MODES = ("bm25", "dense", "hybrid")
@@ -62,16 +63,22 @@ def synthetic_chunks(n: int, seed: int = SEED) -> list[str]:
     return [" ".join(vocab[r] for r in row) for row in ranks]
 
 
+def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random unit vectors of the model's dimension."""
+    v = rng.standard_normal((n, DIMENSION)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def store_dir(size: int, embed_up_to: int) -> Path:
-    kind = "embedded" if size <= embed_up_to else "random"
+    kind = "embedded" if size <= embed_up_to else "random-tokens"
     return BENCH_DIR / f"retrieval-{size}-{kind}"
 
 
 def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     """Fill a data dir with ``size`` chunks (once); returns it and the build seconds."""
     from app.wiring import open_index
-    from retrieval.late_interaction import embed_for_store
-    from retrieval.types import Chunk
+    from retrieval.late_interaction import embed_for_store, gives_tokens
+    from retrieval.types import Chunk, Tokens
 
     data_dir = store_dir(size, embed_up_to)
     done = data_dir / "built.json"
@@ -86,17 +93,24 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
         for i, t in enumerate(texts)
     ]
     rng = np.random.default_rng(SEED)
+    # random stores: random token rows too (late interaction reads and compares as many as in
+    # a real store), with each chunk's real word-piece ids (the weights are counted as usual)
+    pool = [unit_rows(rng, 300) for _ in range(64)]
     step = 2000
     for i in range(0, size, step):
         part = chunks[i : i + step]
-        tokens = None  # the chunks' token vectors (late interaction), from real embeddings only
+        tokens = None  # the chunks' token vectors (late interaction)
         if size <= embed_up_to:
             vectors, tokens = embed_for_store(
                 index.embedder, [c.text for c in part], depth=index.config.rerank_depth
             )
         else:
-            v = rng.standard_normal((len(part), DIMENSION)).astype(np.float32)
-            vectors = (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()
+            vectors = unit_rows(rng, len(part)).tolist()
+            if gives_tokens(index.embedder) and index.config.rerank_depth > 1:
+                pieces = index.embedder.pieces([c.text for c in part])
+                tokens = [
+                    Tokens(pool[(i + n) % len(pool)][: len(p)], p) for n, p in enumerate(pieces)
+                ]
         index.store.add(part, vectors)
         index.store.put_tokens(part, tokens)
         print(f"  {min(i + step, size)}/{size} chunks stored", file=sys.stderr, flush=True)
@@ -257,11 +271,12 @@ BM25 index) and searching, measured after the embedding model was loaded. Synthe
 all-MiniLM-L6-v2; above, the store holds random unit vectors of dimension {DIMENSION} inserted
 directly into Chroma (embedding 100k chunks takes most of an hour here): about the same
 search cost, meaningless dense hits. "Query embedder" is the backend that embeds the
-question (`bench.embed_bench` compares them bare). Hybrid re-scores its fused top 10 by late
+question (`bench.embed_bench` compares them bare). Hybrid re-scores its fused top {RERANK_DEPTH} by late
 interaction where the store has the chunks' token vectors (`retrieval.late_interaction`):
-the embedded stores keep them from the onnx backend's pass, so the hybrid onnx-fp32 rows up
-to {args.embed_up_to:,} chunks include it; random-vector stores have none, and torch and int8
-have other vectors, so their rows do not.
+the embedded stores keep them from the onnx backend's pass; random-vector stores get random
+token rows, as many as each chunk's word pieces, with those pieces' ids, so their hybrid
+onnx-fp32 rows read and compare as much as a real store's; torch and int8 have other
+vectors, so their rows do not re-score.
 
 Wall = what a user waits, with the embedder's default threads; on shared cores it swings
 with other work (an embedder's threads wait for each other when a core is taken), so the CPU
