@@ -33,7 +33,7 @@ AMX_HINT = (
     "ggml_backend_amx_mul_mat). `make install` builds it without them; by hand: "
     "CMAKE_ARGS=\"-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
     "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'\" "
-    "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python"
+    "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python=={version}"
 )
 
 
@@ -129,15 +129,15 @@ class EmbeddedLLM:
     def _model(self):  # noqa: ANN202 - llama_cpp.Llama, imported lazily
         if self._llama is None:
             try:
-                from llama_cpp import Llama
+                import llama_cpp
             except ImportError as exc:
                 raise LLMError(
                     "The embedded backend needs llama-cpp-python: pip install -r requirements.txt"
                 ) from exc
             path = model_path(self._models_dir)
             if cpu_has_amx() and llama_has_amx():
-                log.warning(AMX_HINT)
-            self._llama = Llama(
+                log.warning(AMX_HINT.format(version=llama_cpp.__version__))
+            self._llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=self._context_tokens,
                 n_threads=self._threads,
