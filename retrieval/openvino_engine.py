@@ -74,10 +74,6 @@ class OpenVinoBF16:
         """``embed``'s vectors and each text's ``Tokens`` (``token_rows``), one pass."""
         return self._run(texts, tokens=True)
 
-    def pieces(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's word-piece ids (``OnnxEmbedder.pieces``: the same tokenizer)."""
-        return self._onnx.pieces(texts)
-
     def _run(self, texts: list[str], *, tokens: bool) -> tuple[list[list[float]], list[Tokens]]:
         if not texts:
             return [], []
