@@ -101,14 +101,19 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.clip(norms, 1e-12, None)
 
 
+def word_piece_span(n: int) -> slice:
+    """Of a text's ``n`` real tokens, its word pieces: [CLS] and [SEP] (the first and the
+    last) left out, unless there is nothing else."""
+    return slice(1, n - 1) if n > 2 else slice(0, n)
+
+
 def token_rows(hidden: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[Tokens]:
     """Each row's word-piece vectors without [CLS] and [SEP] (the first and the last real
     token), unit length, with those word pieces' ids from the same batch: one ``Tokens``
     per text of the batch, aligned by construction."""
     out = []
     for r in range(hidden.shape[0]):
-        n = int(mask[r].sum())
-        keep = slice(1, n - 1) if n > 2 else slice(0, n)
+        keep = word_piece_span(int(mask[r].sum()))
         v = hidden[r, keep]
         norms = np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
         out.append(Tokens((v / norms).astype(np.float32), ids[r, keep].astype(np.int32)))
@@ -386,7 +391,7 @@ class OnnxEmbedder:
         """Each text's word-piece ids as ``tokens`` gives them, from the tokenizer alone
         (the benches count a corpus's pieces without embedding it)."""
         return [
-            np.asarray(e.ids[1:-1] if len(e.ids) > 2 else e.ids, dtype=np.int32)
+            np.asarray(e.ids[word_piece_span(len(e.ids))], dtype=np.int32)
             for e in self._tokenizer.encode_batch(list(texts))
         ]
 
