@@ -3,11 +3,12 @@
     python -m bench.beir_scifact [--data ../shared/data/scifact] [--no-write]
 
 Runs the 300 test queries against the 5,183 abstracts and prints nDCG@10 and recall@100.
-BM25 is our ``BM25Index`` (bm25s, Lucene idf, our ``tokenize``), dense is our
-``SentenceTransformerEmbedder`` (all-MiniLM-L6-v2, exact cosine search over all abstracts),
-hybrid is our ``fuse_hybrid`` of the two with the app's defaults (convex, dense weight 0.5),
-then, as the app does, its top 20 re-scored by late interaction
-(``retrieval.late_interaction``; rows with and without), so the numbers measure the product. As in the app, a document's title is its context line
+BM25 is our ``BM25Index`` (bm25s, Lucene idf, our ``terms``: words and adjacent pairs),
+dense is our ``SentenceTransformerEmbedder`` (all-MiniLM-L6-v2, exact cosine search over all
+abstracts), hybrid is our ``fuse_hybrid`` of the two with the app's defaults (convex, dense
+weight 0.5), then, as the app does, its top 20 re-scored by late interaction
+(``retrieval.late_interaction``; rows with and without), so the numbers measure the product.
+As in the app, a document's title is its context line
 (indexed with its text, counted twice by BM25); the dense side embeds "title text".
 
 Embedding the corpus takes about 6 minutes on 2 cores; the vectors are cached in

@@ -9,6 +9,7 @@ the previous index serving.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import re
 import shutil
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,8 +33,9 @@ from retrieval.types import Hit
 log = logging.getLogger(__name__)
 
 # 2: each doc also holds its document's effective date and supersedes;
-# 3: and its context line (title > heading), indexed with its text
-FORMAT_VERSION = 3
+# 3: and its context line (title > heading), indexed with its text;
+# 4: and the pairs of adjacent words (``terms``)
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
@@ -43,6 +46,12 @@ K1, B = 1.5, 0.75
 # poor man's BM25F field weight (Robertson, Zaragoza and Taylor, CIKM 2004), which weights a
 # field by repeating its terms. Chosen on the dev and policies sets (BENCHMARKS.md).
 CONTEXT_WEIGHT = 2
+# Word pairs are indexed by a hash into this many buckets, not by name: the pairs of a
+# corpus outnumber its words tenfold and keep growing with it (SciFact's 5,183 abstracts:
+# 26,560 words, 474,910 pairs), and bm25s keeps its whole vocabulary in memory and reads it
+# at every load. With buckets a store's pairs cost at most this many vocabulary entries; at
+# the policies' 38,684 pairs few share one (BENCHMARKS.md, "Retrieval quality", stop 26).
+PAIR_BUCKETS = 2**18
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -62,9 +71,26 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+def terms(text: str) -> list[str]:
+    """What BM25 indexes and looks up: ``tokenize``'s words, then each pair of words next to
+    each other once the stop words are out ("probation period": "probat", "period" and the
+    pair's term, ``_pair``), so a chunk that has the question's words in its order
+    outscores one that has them scattered.
+    A simple form of the sequential dependence model (Metzler and Croft, SIGIR 2005); chosen
+    on the dev and policies sets (BENCHMARKS.md, "Retrieval quality", stop 26)."""
+    words = tokenize(text)
+    return words + [_pair(a, b) for a, b in itertools.pairwise(words)]
+
+
+def _pair(first: str, second: str) -> str:
+    """A word pair's term: its bucket (``PAIR_BUCKETS``) after a space, which no word has,
+    so a pair never collides with a word. crc32, not ``hash``: the same in every process."""
+    return f" {zlib.crc32(f'{first} {second}'.encode()) % PAIR_BUCKETS}"
+
+
 def doc_tokens(text: str, context: str = "", context_weight: int = CONTEXT_WEIGHT) -> list[str]:
-    """A chunk's indexed tokens: its context line's ``context_weight`` times, then its text."""
-    return tokenize(context) * context_weight + tokenize(text)
+    """A chunk's indexed terms: its context line's ``context_weight`` times, then its text's."""
+    return terms(context) * context_weight + terms(text)
 
 
 def ids_checksum(ids: Iterable[str]) -> str:
@@ -216,8 +242,8 @@ class BM25Index:
             manifest = json.loads((folder / MANIFEST).read_text())
             if manifest.get("format_version") != FORMAT_VERSION:
                 log.info(
-                    "BM25 index at %s has format %s, this version reads %s (dates and context "
-                    "lines); it will be rebuilt from Chroma",
+                    "BM25 index at %s has format %s, this version reads %s (dates, context "
+                    "lines and word pairs); it will be rebuilt from Chroma",
                     folder,
                     manifest.get("format_version"),
                     FORMAT_VERSION,
@@ -264,7 +290,7 @@ class BM25Index:
     # ---- searching -----------------------------------------------------------------------
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed chunk for ``query`` (in index order)."""
-        tokens = tokenize(query)
+        tokens = terms(query)
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
         known = [t for t in tokens if t in self._bm25.vocab_dict]

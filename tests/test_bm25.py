@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from retrieval.bm25_index import K1, BM25Index, tokenize
+from retrieval.bm25_index import K1, BM25Index, terms, tokenize
 
 CORPUS = [
     "Full-time employees receive twenty-eight days of paid annual leave.",
@@ -47,8 +47,8 @@ def _index(tmp_path) -> BM25Index:
 @pytest.mark.parametrize("query", QUERIES)
 def test_scores_match_rank_bm25(tmp_path, query):
     ours = _index(tmp_path).scores(query)
-    reference = LuceneIdfOkapi([tokenize(t) for t in CORPUS], k1=K1, b=0.75)
-    expected = reference.get_scores(tokenize(query))
+    reference = LuceneIdfOkapi([terms(t) for t in CORPUS], k1=K1, b=0.75)
+    expected = reference.get_scores(terms(query))
     # rank-bm25 keeps the (k1 + 1) numerator factor that Lucene drops: a constant per corpus
     np.testing.assert_allclose(ours * (K1 + 1), expected, rtol=1e-5)
     assert int(np.argmax(ours)) == int(np.argmax(expected))
@@ -61,15 +61,45 @@ def test_other_k1_and_b_are_used(tmp_path, k1, b):
     index = BM25Index(tmp_path / "bm25", k1=k1, b=b)
     index.build([(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)])
     query = QUERIES[0]
-    reference = LuceneIdfOkapi([tokenize(t) for t in CORPUS], k1=k1, b=b)
+    reference = LuceneIdfOkapi([terms(t) for t in CORPUS], k1=k1, b=b)
     np.testing.assert_allclose(
-        index.scores(query) * (k1 + 1), reference.get_scores(tokenize(query)), rtol=1e-5
+        index.scores(query) * (k1 + 1), reference.get_scores(terms(query)), rtol=1e-5
     )
     assert not np.allclose(index.scores(query), _index(tmp_path / "default").scores(query))
 
 
 def test_tokenize_stems_and_drops_stopwords():
     assert tokenize("The Employees are receiving leave") == ["employe", "receiv", "leav"]
+
+
+def test_terms_are_the_words_then_each_adjacent_pair():
+    found = terms("The probation period of new staff")
+    assert found[:4] == ["probat", "period", "new", "staff"]
+    pairs = found[4:]
+    assert len(pairs) == 3 and len(set(pairs)) == 3
+    assert all(p.startswith(" ") for p in pairs)  # never a word's term
+    assert pairs[0] == terms("probation periods")[-1]  # the same pair, whatever its form
+    assert pairs[0] != terms("period of probation")[-1]  # order matters
+    assert terms("the") == []
+
+
+def test_words_in_the_question_order_outrank_the_same_words_scattered(tmp_path):
+    """Two chunks with the same words, as often, and as long: the one where the question's
+    words stand next to each other ranks first (without the pairs they would tie)."""
+    index = BM25Index(tmp_path / "bm25")
+    index.build(
+        [
+            ("scattered", "The period for review of probation meetings.", "a.txt", None),
+            ("together", "The probation period for review meetings.", "b.txt", None),
+            ("other", "Expense claims need receipts.", "c.txt", None),
+        ]
+    )
+    assert sorted(tokenize("The period for review of probation meetings.")) == sorted(
+        tokenize("The probation period for review meetings.")
+    )
+    hits = index.search("How long is the probation period?", 3)
+    assert [h.id for h in hits[:2]] == ["together", "scattered"]
+    assert hits[0].score > hits[1].score
 
 
 def test_save_load_roundtrip_and_search(tmp_path):
