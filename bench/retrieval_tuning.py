@@ -1,7 +1,7 @@
 """The retrieval tuning study: which index text, BM25 weighting and fusion put the right page first.
 
     python -m bench.retrieval_tuning [--sets dev policies scifact] [--grid] [--bm25-grid] [--maxsim]
-                                    [--write]
+                                    [--pairs] [--write]
     python -m bench.retrieval_tuning --misses
 
 Runs the product's own pieces (``ingest`` loaders and chunking, ``BM25Index``,
@@ -38,7 +38,7 @@ from app.metrics import first_rank, ndcg_at_k, recall_at_k
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, SAMPLE_DOCS_DIR
 from bench.common import machine, write_section
 from retrieval import late_interaction
-from retrieval.bm25_index import K1, B, BM25Index, tokenize
+from retrieval.bm25_index import K1, PAIR_WEIGHT, B, BM25Index, tokenize
 from retrieval.config import DEFAULT_EMBEDDING_MODEL
 from retrieval.context import context_line, index_text
 from retrieval.fusion import convex_fusion, reciprocal_rank_fusion
@@ -76,6 +76,7 @@ class Config:
     maxsim_depth: int = 0  # > 0: the fused top this many re-scored by late interaction
     maxsim_weight: float = 0.65  # ... as (1 - w) x fused + w x MaxSim, each min-max normalised
     maxsim_idf: float = 0.0  # ... query pieces weighted by idf to this power (0.5: the product)
+    pair_weight: int = PAIR_WEIGHT  # BM25: how many times a word pair counts (0: words only)
 
 
 # ---- embeddings, cached by text ---------------------------------------------------------------
@@ -212,7 +213,13 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
         top = top[np.argsort(-row[top], kind="stable")]
         dense.append([(ids[i], float(row[i])) for i in top])
     with tempfile.TemporaryDirectory() as tmp:
-        bm25 = BM25Index(Path(tmp), context_weight=cfg.context_repeat, k1=cfg.k1, b=cfg.b)
+        bm25 = BM25Index(
+            Path(tmp),
+            context_weight=cfg.context_repeat,
+            k1=cfg.k1,
+            b=cfg.b,
+            pair_weight=cfg.pair_weight,
+        )
         rows = []
         for d in qs.docs:
             if cfg.bm25_context:
@@ -434,6 +441,18 @@ def maxsim_grid(base: Config) -> list[Config]:
     return alike + weighted
 
 
+# the product's setup: the chosen fusion, then late interaction over the top 20 (stop 24)
+PRODUCT = replace(CHOSEN, maxsim_depth=MAXSIM_DEPTH, maxsim_weight=0.8, maxsim_idf=0.5)
+
+
+def pairs_grid(base: Config = PRODUCT) -> list[Config]:
+    """BM25 with words only (stops 19-25), with each adjacent pair once (the product since
+    stop 26) and twice, over the product's fusion and late interaction."""
+    return [
+        replace(base, name=f"  + MaxSim, BM25 word pairs x{w}", pair_weight=w) for w in (0, 1, 2)
+    ]
+
+
 def answer_words(answer: str, text: str) -> float:
     """Share of a reference answer's words (``tokenize``: stemmed, stop words out) in a text."""
     words = set(tokenize(answer))
@@ -563,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--maxsim", action="store_true", help="also late interaction over the fused top 5/10/20"
     )
+    parser.add_argument(
+        "--pairs", action="store_true", help="also BM25 with and without adjacent word pairs"
+    )
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md's section")
     parser.add_argument("--cost", action="store_true", help="only the ingest cost of context")
     parser.add_argument(
@@ -587,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = list(CONFIGS) + (fusion_grid(CHOSEN) if args.grid else [])
         configs += bm25_grid(CHOSEN) if args.bm25_grid else []
         configs += maxsim_grid(CHOSEN) if args.maxsim else []
+        configs += pairs_grid() if args.pairs else []
         prepared: dict[tuple, Prepared] = {}
         for cfg in configs:
             key = (
@@ -597,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.k1,
                 cfg.b,
                 cfg.maxsim_depth > 0,
+                cfg.pair_weight,
             )
             if key not in prepared:
                 prepared[key] = prepare(qs, cfg, cache)

@@ -52,6 +52,7 @@ CONTEXT_WEIGHT = 2
 # at every load. With buckets a store's pairs cost at most this many vocabulary entries; at
 # the policies' 38,684 pairs few share one (BENCHMARKS.md, "Retrieval quality", stop 26).
 PAIR_BUCKETS = 2**18
+PAIR_WEIGHT = 1  # how many times each pair counts, in chunks and questions (0: words only)
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -71,7 +72,7 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, pair_weight: int = PAIR_WEIGHT) -> list[str]:
     """What BM25 indexes and looks up: ``tokenize``'s words, then each pair of words next to
     each other once the stop words are out ("probation period": "probat", "period" and the
     pair's term, ``_pair``), so a chunk that has the question's words in its order
@@ -79,7 +80,7 @@ def terms(text: str) -> list[str]:
     A simple form of the sequential dependence model (Metzler and Croft, SIGIR 2005); chosen
     on the dev and policies sets (BENCHMARKS.md, "Retrieval quality", stop 26)."""
     words = tokenize(text)
-    return words + [_pair(a, b) for a, b in itertools.pairwise(words)]
+    return words + [_pair(a, b) for a, b in itertools.pairwise(words)] * pair_weight
 
 
 def _pair(first: str, second: str) -> str:
@@ -88,9 +89,14 @@ def _pair(first: str, second: str) -> str:
     return f" {zlib.crc32(f'{first} {second}'.encode()) % PAIR_BUCKETS}"
 
 
-def doc_tokens(text: str, context: str = "", context_weight: int = CONTEXT_WEIGHT) -> list[str]:
+def doc_tokens(
+    text: str,
+    context: str = "",
+    context_weight: int = CONTEXT_WEIGHT,
+    pair_weight: int = PAIR_WEIGHT,
+) -> list[str]:
     """A chunk's indexed terms: its context line's ``context_weight`` times, then its text's."""
-    return terms(context) * context_weight + terms(text)
+    return terms(context, pair_weight) * context_weight + terms(text, pair_weight)
 
 
 def ids_checksum(ids: Iterable[str]) -> str:
@@ -130,8 +136,9 @@ class _Doc:
 class BM25Index:
     """A bm25s index over chunks, kept in ``directory``. ``context_weight``: how many times
     a chunk's context line counts (``doc_tokens``); ``k1``, ``b``: BM25's term-frequency
-    saturation and length normalisation (the defaults are the product's; other values are
-    for ``bench.retrieval_tuning``'s study)."""
+    saturation and length normalisation; ``pair_weight``: how many times a word pair counts
+    (``terms``). The defaults are the product's; other values are for
+    ``bench.retrieval_tuning``'s study."""
 
     def __init__(
         self,
@@ -140,10 +147,12 @@ class BM25Index:
         *,
         k1: float = K1,
         b: float = B,
+        pair_weight: int = PAIR_WEIGHT,
     ) -> None:
         self.directory = Path(directory)
         self.context_weight = context_weight
         self.k1, self.b = k1, b
+        self.pair_weight = pair_weight
         self._docs: list[_Doc] = []
         self._bm25: bm25s.BM25 | None = None
         self._checksum = ids_checksum([])
@@ -161,7 +170,8 @@ class BM25Index:
         model = None
         if new_docs:
             corpus = [
-                doc_tokens(d.text, d.context, self.context_weight) or ["\x00empty"]
+                doc_tokens(d.text, d.context, self.context_weight, self.pair_weight)
+                or ["\x00empty"]
                 for d in new_docs
             ]
             model = bm25s.BM25(method=METHOD, k1=self.k1, b=self.b)
@@ -290,7 +300,7 @@ class BM25Index:
     # ---- searching -----------------------------------------------------------------------
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed chunk for ``query`` (in index order)."""
-        tokens = terms(query)
+        tokens = terms(query, self.pair_weight)
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
         known = [t for t in tokens if t in self._bm25.vocab_dict]

@@ -86,20 +86,23 @@ def test_terms_are_the_words_then_each_adjacent_pair():
 def test_words_in_the_question_order_outrank_the_same_words_scattered(tmp_path):
     """Two chunks with the same words, as often, and as long: the one where the question's
     words stand next to each other ranks first (without the pairs they would tie)."""
+    rows = [
+        ("scattered", "The period for review of probation meetings.", "a.txt", None),
+        ("together", "The probation period for review meetings.", "b.txt", None),
+        ("other", "Expense claims need receipts.", "c.txt", None),
+    ]
     index = BM25Index(tmp_path / "bm25")
-    index.build(
-        [
-            ("scattered", "The period for review of probation meetings.", "a.txt", None),
-            ("together", "The probation period for review meetings.", "b.txt", None),
-            ("other", "Expense claims need receipts.", "c.txt", None),
-        ]
-    )
+    index.build(rows)
     assert sorted(tokenize("The period for review of probation meetings.")) == sorted(
         tokenize("The probation period for review meetings.")
     )
     hits = index.search("How long is the probation period?", 3)
     assert [h.id for h in hits[:2]] == ["together", "scattered"]
     assert hits[0].score > hits[1].score
+    words_only = BM25Index(tmp_path / "words", pair_weight=0)
+    words_only.build(rows)
+    tied = words_only.scores("How long is the probation period?")
+    assert tied[0] == pytest.approx(tied[1])
 
 
 def test_save_load_roundtrip_and_search(tmp_path):
