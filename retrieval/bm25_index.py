@@ -49,8 +49,10 @@ CONTEXT_WEIGHT = 2
 # Word pairs are indexed by a hash into this many buckets, not by name: the pairs of a
 # corpus outnumber its words tenfold and keep growing with it (SciFact's 5,183 abstracts:
 # 26,560 words, 474,910 pairs), and bm25s keeps its whole vocabulary in memory and reads it
-# at every load. With buckets a store's pairs cost at most this many vocabulary entries; at
-# the policies' 38,684 pairs few share one (BENCHMARKS.md, "Retrieval quality", stop 26).
+# at every load. With buckets a store's pairs cost at most this many vocabulary entries. A
+# pair shares its bucket with another for one in seven of the policies' 38,684 pairs and
+# most of SciFact's; both rank within a question or two of named pairs (BENCHMARKS.md,
+# "Retrieval quality", stop 26).
 PAIR_BUCKETS = 2**18
 PAIR_WEIGHT = 1  # how many times each pair counts, in chunks and questions (0: words only)
 
