@@ -300,9 +300,11 @@ class BM25Index:
         return len(self._docs)
 
     # ---- searching -----------------------------------------------------------------------
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every indexed chunk for ``query`` (in index order)."""
-        tokens = terms(query, self.pair_weight)
+    def scores(self, query: str, *, pairs: bool = True) -> np.ndarray:
+        """BM25 score of every indexed chunk for ``query`` (in index order). ``pairs=False``
+        looks up the question's words only: the chunks still hold their pairs, but none of
+        the question's is asked for (see ``search``)."""
+        tokens = terms(query, self.pair_weight if pairs else 0)
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
         known = [t for t in tokens if t in self._bm25.vocab_dict]
@@ -310,8 +312,13 @@ class BM25Index:
             return np.zeros(len(self._docs), dtype=np.float32)
         return self._bm25.get_scores(known)
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        scores = self.scores(query)
+    def search(self, query: str, k: int, *, pairs: bool = True) -> list[Hit]:
+        """The ``k`` best chunks for ``query``. ``pairs``: whether the question's word pairs
+        count. The pairs put the answering chunk first more often when late interaction
+        re-scores the top after them, and less often without it (BM25 alone, fusion alone:
+        BENCHMARKS.md, "Retrieval quality", stop 26), so ``HybridRetriever`` asks for them
+        only then."""
+        scores = self.scores(query, pairs=pairs)
         if scores.size == 0 or k <= 0:
             return []
         k = min(k, scores.size)

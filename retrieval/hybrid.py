@@ -96,7 +96,8 @@ class HybridRetriever:
             vector = self.store.embedder.embed([query])[0]
         n = max(self.candidates, k)
         dense = self.store.query(vector, n) if self.mode != "bm25" else []
-        sparse = bm25.search(query, n) if self.mode != "dense" else []
+        # the question's word pairs only where late interaction follows (BM25Index.search)
+        sparse = bm25.search(query, n, pairs=late) if self.mode != "dense" else []
 
         if self.mode == "dense":
             hits = dense
