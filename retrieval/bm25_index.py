@@ -80,7 +80,8 @@ def terms(text: str, pair_weight: int = PAIR_WEIGHT) -> list[str]:
     pair's term, ``_pair``), so a chunk that has the question's words in its order
     outscores one that has them scattered.
     A simple form of the sequential dependence model (Metzler and Croft, SIGIR 2005); chosen
-    on the dev and policies sets (BENCHMARKS.md, "Retrieval quality", stop 26)."""
+    on the dev and policies sets (BENCHMARKS.md, "Retrieval quality", stop 26). A question's
+    pairs are asked for only where late interaction follows (``BM25Index.search``)."""
     words = tokenize(text)
     return words + [_pair(a, b) for a, b in itertools.pairwise(words)] * pair_weight
 

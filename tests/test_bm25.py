@@ -103,6 +103,9 @@ def test_words_in_the_question_order_outrank_the_same_words_scattered(tmp_path):
     words_only.build(rows)
     tied = words_only.scores("How long is the probation period?")
     assert tied[0] == pytest.approx(tied[1])
+    # the pairs indexed but not asked for (BM25 alone, fusion alone): the two tie again
+    unasked = index.scores("How long is the probation period?", pairs=False)
+    assert unasked[0] == pytest.approx(unasked[1])
 
 
 def test_save_load_roundtrip_and_search(tmp_path):
