@@ -80,9 +80,10 @@ def answer_page(pages: list[str], answer: str) -> int | None:
     from retrieval.bm25_index import BM25Index
 
     with tempfile.TemporaryDirectory() as tmp:
-        index = BM25Index(Path(tmp))
+        # words only: the labels stay those of stops 19-26, whatever the product's BM25 adds
+        index = BM25Index(Path(tmp), pair_weight=0)
         index.build([(str(n), text, "doc", n) for n, text in enumerate(pages, start=1)])
-        hits = index.search(answer, 2)
+        hits = index.search(answer, 2, pairs=False)
     if not hits:
         return None
     if len(hits) > 1 and hits[0].score < PAGE_MARGIN * hits[1].score:
