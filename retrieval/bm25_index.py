@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # 3: and its context line (title > heading), indexed with its text;
 # 4: and the pairs of adjacent words (``terms``)
 FORMAT_VERSION = 4
+# what a format-4 manifest saved before it named k1, b and pair_weight (stop 26) was scored with
+_FORMAT_4_SCORING = {"k1": 1.5, "b": 0.75, "pair_weight": 1}
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
@@ -161,6 +163,15 @@ class BM25Index:
         self._checksum = ids_checksum([])
         self._loaded_pointer: str | None = None
 
+    def _scoring(self) -> dict[str, float]:
+        """What bm25s bakes into the saved scores, recorded in the manifest."""
+        return {
+            "context_weight": self.context_weight,
+            "k1": self.k1,
+            "b": self.b,
+            "pair_weight": self.pair_weight,
+        }
+
     # ---- building and saving -------------------------------------------------------------
     def build(self, docs: Sequence[tuple]) -> None:
         """Index ``(id, text, source, page[, effective, supersedes[, context]])`` tuples,
@@ -200,7 +211,7 @@ class BM25Index:
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "method": METHOD,
-                "context_weight": self.context_weight,
+                **self._scoring(),
                 "count": len(self._docs),
                 "checksum": self._checksum,
                 "docs": [
@@ -262,13 +273,16 @@ class BM25Index:
                     FORMAT_VERSION,
                 )
                 return False
-            if manifest.get("context_weight") != self.context_weight:
+            scoring = self._scoring()
+            saved = {key: manifest.get(key, _FORMAT_4_SCORING.get(key)) for key in scoring}
+            if saved != scoring:
+                # an index saved with other parameters would rank by them, not by these
                 log.info(
-                    "BM25 index at %s counts the context line %s times, %s are asked for; "
-                    "it will be rebuilt from Chroma",
+                    "BM25 index at %s was saved with %s, %s are asked for; it will be "
+                    "rebuilt from Chroma",
                     folder,
-                    manifest.get("context_weight"),
-                    self.context_weight,
+                    saved,
+                    scoring,
                 )
                 return False
             docs = [_Doc.from_row(d) for d in manifest["docs"]]

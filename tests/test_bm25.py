@@ -131,3 +131,24 @@ def test_damaged_or_missing_index_is_refused(tmp_path):
     assert not BM25Index(tmp_path / "bm25").load()
     (folder / "manifest.json").write_text("{not json")
     assert not BM25Index(tmp_path / "bm25").load()
+
+
+def test_index_saved_with_other_scoring_is_refused(tmp_path):
+    """bm25s bakes k1, b and the word pairs into the saved scores: an index saved with other
+    values is not loaded (the caller rebuilds it from Chroma), while one saved before the
+    manifest named them (stop 26, the values of then) still loads."""
+    index = _index(tmp_path)
+    index.save()
+    assert BM25Index(tmp_path / "bm25").load()
+    assert not BM25Index(tmp_path / "bm25", k1=0.9).load()
+    assert not BM25Index(tmp_path / "bm25", b=0.4).load()
+    assert not BM25Index(tmp_path / "bm25", pair_weight=0).load()
+    assert not BM25Index(tmp_path / "bm25", context_weight=1).load()
+
+    folder = tmp_path / "bm25" / index.pointer()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("k1", "b", "pair_weight"):
+        del manifest[key]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert BM25Index(tmp_path / "bm25", k1=1.5, b=0.75, pair_weight=1).load()
+    assert not BM25Index(tmp_path / "bm25", k1=0.9).load()

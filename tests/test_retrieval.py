@@ -60,3 +60,25 @@ def test_bm25_rebuilt_from_chroma_when_missing_or_stale(empty_index, docs):
     (docs / "extra.txt").write_text("The canteen serves vegetarian lunch on Thursdays.\n")
     ingest_paths(empty_index, [docs / "extra.txt"])
     assert retriever.search("vegetarian canteen lunch", 1)[0].source == "extra.txt"
+
+
+def test_bm25_alone_asks_for_no_word_pairs(empty_index, tmp_path):
+    """The question's word pairs count only where late interaction re-scores after BM25
+    (``BM25Index.search(..., pairs=)``): BM25 alone ranks by words, as it did before the
+    pairs, where the pairs would put the other chunk first."""
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    texts = {
+        "a.txt": "Each review period ends with a probation talk, and a period of probation "
+        "may follow the review.",
+        "b.txt": "The probation period lasts six months for new staff.",
+        "c.txt": "Expense claims need receipts within thirty days.",
+        "d.txt": "Laptops are replaced every three years by the IT department.",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text + "\n")
+    ingest_paths(empty_index, [folder])
+    retriever = empty_index.retriever(mode="bm25", floor=-1)
+    question = "How long is the probation period?"
+    assert [h.source for h in retriever.bm25.search(question, 2, pairs=True)] == ["b.txt", "a.txt"]
+    assert [h.source for h in retriever.search(question, 2)] == ["a.txt", "b.txt"]
