@@ -14,7 +14,8 @@ words of the answer that are not in the question and not stop words), marked
 
 The data set gives no page numbers, so each question gets the page its reference answer was
 most likely written from, marked ``"page_from": "answer"``: the PDF's pages (as ``ingest``
-reads them) ranked by BM25 with the reference answer as the query, kept only when the best
+reads them) ranked by BM25 over words (no word pairs, so the labels stay those of stops
+19-26) with the reference answer as the query, kept only when the best
 page scores at least ``PAGE_MARGIN`` times the second (else ``page`` stays null and the
 question counts for the right document only). A silver label: the answer, not a person,
 points at the page.
