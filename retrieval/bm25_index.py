@@ -163,6 +163,16 @@ class BM25Index:
         self._checksum = ids_checksum([])
         self._loaded_pointer: str | None = None
 
+    def empty_like(self) -> BM25Index:
+        """A new, empty index over the same directory that scores as this one does."""
+        return BM25Index(
+            self.directory,
+            self.context_weight,
+            k1=self.k1,
+            b=self.b,
+            pair_weight=self.pair_weight,
+        )
+
     def _scoring(self) -> dict[str, float]:
         """What bm25s bakes into the saved scores, recorded in the manifest."""
         return {

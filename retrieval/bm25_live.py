@@ -32,12 +32,11 @@ class ChunkSource(Protocol):
 
 class LiveBM25:
     """The current ``BM25Index`` of one data dir, shared by every retriever of an index.
-    Every version it builds or loads counts the context line as ``current`` does."""
+    Every version it builds or loads scores as ``current`` does (``BM25Index.empty_like``)."""
 
     def __init__(self, directory: Path, current: BM25Index | None = None) -> None:
         self.directory = Path(directory)
         self.current = current if current is not None else BM25Index(self.directory)
-        self.context_weight = self.current.context_weight
         self._synced = current is not None
         self._marker: int | None = None  # the store's change counter at the last sync
         self._lock = threading.Lock()  # one sync at a time; searches never wait for it
@@ -57,7 +56,7 @@ class LiveBM25:
         (the previous version keeps serving) and raises ``OSError``."""
         with self._lock:
             marker = store.change_marker()  # read first: a write after it shows as stale
-            fresh = BM25Index(self.directory, self.context_weight)
+            fresh = self.current.empty_like()
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
                 chunks = list(store.iter_chunks())
                 log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chunks))

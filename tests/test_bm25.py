@@ -152,3 +152,33 @@ def test_index_saved_with_other_scoring_is_refused(tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert BM25Index(tmp_path / "bm25", k1=1.5, b=0.75, pair_weight=1).load()
     assert not BM25Index(tmp_path / "bm25", k1=0.9).load()
+
+
+class _Rows:
+    """A ``ChunkSource`` over fixed rows (``BM25Index.build``'s), as Chroma would give them."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def all_ids(self):
+        return [r[0] for r in self.rows]
+
+    def iter_chunks(self):
+        return iter(self.rows)
+
+    def change_marker(self):
+        return None
+
+
+def test_live_index_rebuilds_with_the_scoring_of_the_one_it_wraps(tmp_path):
+    """A rebuilt or reloaded version keeps k1, b and the pair weight of the index it replaces,
+    not the product's defaults (which would make it refuse its own saved version)."""
+    from retrieval.bm25_live import LiveBM25
+
+    rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
+    live = LiveBM25(tmp_path / "bm25", BM25Index(tmp_path / "bm25", k1=0.9, b=0.4, pair_weight=0))
+    first = live.sync(_Rows(rows))
+    assert (first.k1, first.b, first.pair_weight) == (0.9, 0.4, 0)
+    pointer = first.pointer()
+    again = live.sync(_Rows(rows))  # the saved version matches: loaded, not rebuilt
+    assert again.pointer() == pointer and (again.k1, again.b, again.pair_weight) == (0.9, 0.4, 0)
