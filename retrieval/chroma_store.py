@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 _BATCH = 1000
 DIRTY = "chroma.dirty"
 EMBEDDER_KEY = "handbook_rag:embedder"  # collection metadata: the signature of the vectors
+# A chunk's text is kept in its metadata under this key, not as a Chroma document: Chroma
+# builds a full-text (trigram) index over documents, which nothing here searches and which
+# is about 2/3 of the time an upsert takes (BENCHMARKS.md, stop 28). Chunks written before
+# stop 28 still have theirs as the document; reads take either (``_texts``).
+TEXT_KEY = "text"
 # how often a replica on a Chroma server re-reads the shared state (serving collection,
 # change counter): the longest it serves a switched-away collection or a stale BM25 index
 SERVER_REFRESH_S = 1.0
@@ -86,6 +91,20 @@ def _chroma_embedding_function(embedder: Embedder) -> Any:
             return "cosine"
 
     return OurEmbeddingFunction()
+
+
+def _texts(got: dict[str, Any]) -> Iterator[tuple[str, str | None, dict | None]]:
+    """(id, text, metadata) of each chunk of a Chroma ``get`` result that included
+    documents and metadatas; the text from the metadata (``TEXT_KEY``), or from the document
+    for a chunk written before it moved there; the metadata without the text."""
+    ids = got["ids"]
+    docs = got.get("documents") or [None] * len(ids)
+    metas = got.get("metadatas") or [None] * len(ids)
+    for cid, doc, meta in zip(ids, docs, metas, strict=False):
+        if meta is not None and TEXT_KEY in meta:
+            meta = dict(meta)
+            doc = meta.pop(TEXT_KEY)
+        yield cid, doc, meta
 
 
 def _lines(value: object) -> tuple[str, ...]:
@@ -359,13 +378,29 @@ class ChromaStore:
             self._record_embedder(col)
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
-            col.upsert(
-                ids=[c.id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[{**c.metadata(), **(extra or {})} for c in part],
-                embeddings=[list(e) for e in embeddings[i : i + _BATCH]],
+            self.upsert_into(
+                col,
+                [c.id for c in part],
+                [c.text for c in part],
+                [{**c.metadata(), **(extra or {})} for c in part],
+                [list(e) for e in embeddings[i : i + _BATCH]],
             )
         self.wrote()
+
+    @staticmethod
+    def upsert_into(
+        col: Any,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metas: Sequence[dict],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
+        """Write chunks into ``col``, each text in its metadata (``TEXT_KEY``)."""
+        col.upsert(
+            ids=list(ids),
+            metadatas=[{**m, TEXT_KEY: t} for m, t in zip(metas, texts, strict=True)],
+            embeddings=embeddings,
+        )
 
     def put_tokens(self, chunks: Sequence[Chunk], tokens: Sequence[Tokens] | None) -> None:
         """Keep the chunks' token vectors and word pieces (late interaction) beside Chroma,
@@ -408,7 +443,7 @@ class ChromaStore:
             extra["supersedes"] = "\n".join(supersedes)
         self.add(chunks, embeddings, extra)
         self.put_tokens(chunks, tokens)
-        got = self.collection().get(where={"source": source}, include=["metadatas"])
+        got = self.collection().get(where={"source": source}, include=[])
         new_ids = {c.id for c in chunks}
         # every other chunk of this source: older versions, and chunks of this version
         # indexed differently before (without title and headings)
@@ -467,14 +502,21 @@ class ChromaStore:
 
     # ---- reading -------------------------------------------------------------------------
     def records(self, include: list[str]) -> Iterator[tuple[str, str | None, dict | None]]:
+        """Every stored chunk as (id, text, metadata), in batches; ``include`` names what
+        is wanted (``"documents"``: the text, ``"metadatas"``: the rest), and what is not
+        wanted is None. The text is never in the metadata returned."""
         offset = 0
+        wanted = ["documents", "metadatas"] if "documents" in include else ["metadatas"]
         while True:
-            got = self._read(lambda c: c.get(include=include, limit=_BATCH, offset=offset))  # noqa: B023
+            got = self._read(lambda c: c.get(include=wanted, limit=_BATCH, offset=offset))  # noqa: B023
             if not got["ids"]:
                 return
-            texts = got.get("documents") or [None] * len(got["ids"])
-            metas = got.get("metadatas") or [None] * len(got["ids"])
-            yield from zip(got["ids"], texts, metas, strict=False)
+            for cid, text, meta in _texts(got):
+                yield (
+                    cid,
+                    text if "documents" in include else None,
+                    meta if "metadatas" in include else None,
+                )
             offset += len(got["ids"])
 
     def count(self) -> int:
@@ -496,8 +538,8 @@ class ChromaStore:
         where: dict = {"source": source}
         if page is not None:
             where = {"$and": [{"source": source}, {"page": page}]}
-        got = self.collection().get(where=where, include=["documents"])
-        return [t for t in got["documents"] or [] if t]
+        got = self.collection().get(where=where, include=["documents", "metadatas"])
+        return [t for _, t, _ in _texts(got) if t]
 
     def iter_chunks(
         self,
@@ -572,13 +614,8 @@ class ChromaStore:
         if got is None:
             return []
         hits = []
-        for cid, text, meta, dist in zip(
-            got["ids"][0],
-            got["documents"][0],
-            got["metadatas"][0],
-            got["distances"][0],
-            strict=False,
-        ):
+        first = {key: got[key][0] for key in ("ids", "documents", "metadatas")}
+        for (cid, text, meta), dist in zip(_texts(first), got["distances"][0], strict=False):
             if meta is None or text is None:
                 # a chunk deleted or written at this instant: the vector index has it, its
                 # record is (or is not yet) gone; it is not a whole chunk, so not a hit

@@ -176,11 +176,12 @@ def _finish_rebuild(store: ChromaStore) -> int:
             )
             if tokens is not None:
                 store.tokens.put(zip((r["id"] for r in part), tokens, strict=True))
-            col.upsert(
-                ids=[r["id"] for r in part],
-                documents=[r["text"] for r in part],
-                metadatas=[r["meta"] for r in part],
-                embeddings=vectors,
+            store.upsert_into(
+                col,
+                [r["id"] for r in part],
+                [r["text"] for r in part],
+                [r["meta"] for r in part],
+                vectors,
             )
         store.switch_to(col)
     journal.unlink()

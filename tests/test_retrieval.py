@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from ingest import ingest_paths
+from ingest import ingest_paths, rebuild
+from retrieval.chroma_store import TEXT_KEY
 
 MODES = ["bm25", "dense", "hybrid"]
 
@@ -82,3 +83,69 @@ def test_bm25_alone_asks_for_no_word_pairs(empty_index, tmp_path):
     question = "How long is the probation period?"
     assert [h.source for h in retriever.bm25.search(question, 2, pairs=True)] == ["b.txt", "a.txt"]
     assert [h.source for h in retriever.search(question, 2)] == ["a.txt", "b.txt"]
+
+
+def _stored(index) -> dict[str, tuple[str | None, dict]]:
+    got = index.store.collection().get(include=["documents", "metadatas"])
+    rows = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    return {cid: (doc, meta) for cid, doc, meta in rows}
+
+
+def test_chunk_texts_are_kept_in_metadata_not_in_chromas_full_text_index(empty_index, docs):
+    """Chroma builds a full-text index over documents, which nothing here searches: each
+    chunk's text goes in its metadata instead, and every read finds it there."""
+    ingest_paths(empty_index, [docs])
+    store = empty_index.store
+    stored = _stored(empty_index)
+    assert stored and all(doc is None for doc, _ in stored.values())
+    texts = {cid: meta[TEXT_KEY] for cid, (_, meta) in stored.items()}
+    assert "Call your manager before 09:00 when you are sick." in texts.values()
+
+    assert {cid: text for cid, text, *_ in store.iter_chunks()} == texts
+    assert all(TEXT_KEY not in meta for _, _, meta in store.records(["documents", "metadatas"]))
+    assert store.page_chunks("vacation.txt", None) == [
+        "Full-time employees get 28 days of annual leave."
+    ]
+    for mode in MODES:
+        hit = empty_index.retriever(mode=mode, floor=-1).search("annual leave days", 1)[0]
+        assert (hit.source, hit.text) == ("vacation.txt", texts[hit.id])
+
+    # a metadata-only update (the effective date) leaves the text in place
+    assert store.set_effective("laptop.md", "2026-01-01") == 1
+    assert {cid: meta[TEXT_KEY] for cid, (_, meta) in _stored(empty_index).items()} == texts
+
+
+def test_store_with_texts_as_chroma_documents_still_reads_and_a_rebuild_moves_them(
+    empty_index, docs
+):
+    """Stores written before stop 28 keep each text as the Chroma document: searches,
+    the BM25 rebuild and the documents list read it from there, with no re-ingest;
+    ``rebuild`` moves the texts into the metadata."""
+    ingest_paths(empty_index, [docs])
+    col = empty_index.store.collection()
+    got = col.get(include=["metadatas", "embeddings"])
+    ids, metas = got["ids"], got["metadatas"]
+    texts = [m.pop(TEXT_KEY) for m in metas]
+    col.delete(ids=ids)
+    col.add(ids=ids, documents=texts, metadatas=metas, embeddings=got["embeddings"])  # old layout
+    assert all(
+        doc is not None and TEXT_KEY not in meta for doc, meta in _stored(empty_index).values()
+    )
+    expected = dict(zip(ids, texts, strict=True))
+
+    empty_index.rebuild_bm25()
+    assert {cid: text for cid, text, *_ in empty_index.store.iter_chunks()} == expected
+    for mode in MODES:
+        hit = empty_index.retriever(mode=mode, floor=-1).search("laptops replaced", 1)[0]
+        assert (hit.source, hit.text) == ("laptop.md", expected[hit.id])
+        assert "Laptops are replaced every three years." in hit.text
+    assert {d.source for d in empty_index.store.documents()} == {
+        "vacation.txt", "sick.txt", "laptop.md"
+    }  # fmt: skip
+
+    assert rebuild(empty_index) == len(ids)
+    stored = _stored(empty_index)
+    assert {cid: meta[TEXT_KEY] for cid, (_, meta) in stored.items()} == expected
+    assert all(doc is None for doc, _ in stored.values())
+    hit = empty_index.retriever(mode="hybrid", floor=-1).search("sick manager", 1)[0]
+    assert hit.text == "Call your manager before 09:00 when you are sick."
