@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from ingest import ingest_paths, rebuild
+from retrieval import chroma_store
 from retrieval.chroma_store import TEXT_KEY
 
 MODES = ["bm25", "dense", "hybrid"]
@@ -149,3 +150,17 @@ def test_store_with_texts_as_chroma_documents_still_reads_and_a_rebuild_moves_th
     assert all(doc is None for doc, _ in stored.values())
     hit = empty_index.retriever(mode="hybrid", floor=-1).search("sick manager", 1)[0]
     assert hit.text == "Call your manager before 09:00 when you are sick."
+
+
+def test_every_chunk_is_read_once_across_read_batches(empty_index, docs, monkeypatch):
+    """The store reads its chunks back (BM25 rebuild, documents list, repair) a batch of
+    ids at a time; with batches smaller than the store, each chunk still comes once."""
+    (docs / "long.txt").write_text("\n\n".join(f"Rule {n}: " + "word " * 150 for n in range(6)))
+    ingest_paths(empty_index, [docs])
+    store = empty_index.store
+    stored = store.all_ids()
+    assert len(stored) > 5
+    monkeypatch.setattr(chroma_store, "_READ_BATCH", 2)
+    read = [cid for cid, *_ in store.iter_chunks()]
+    assert sorted(read) == sorted(stored) and len(set(read)) == len(read)
+    assert {d.source: d.chunks for d in store.documents()}["long.txt"] == len(stored) - 3
