@@ -57,7 +57,7 @@ DIRTY = "chroma.dirty"
 EMBEDDER_KEY = "handbook_rag:embedder"  # collection metadata: the signature of the vectors
 # A chunk's text is kept in its metadata under this key, not as a Chroma document: Chroma
 # builds a full-text (trigram) index over documents, which nothing here searches and which
-# is about 2/3 of the time an upsert takes (BENCHMARKS.md, stop 28). Chunks written before
+# took about 40 % of the ingest's upserts (BENCHMARKS.md, stop 28). Chunks written before
 # stop 28 still have theirs as the document; reads take either (``_texts``).
 TEXT_KEY = "text"
 # how often a replica on a Chroma server re-reads the shared state (serving collection,
