@@ -81,8 +81,9 @@ def answer_page(pages: list[str], answer: str) -> int | None:
     from retrieval.bm25_index import BM25Index
 
     with tempfile.TemporaryDirectory() as tmp:
-        # words only: the labels stay those of stops 19-26, whatever the product's BM25 adds
-        index = BM25Index(Path(tmp), pair_weight=0)
+        # words only, and stop 19's k1 and b: the labels stay those of stops 19-26, whatever
+        # the product's BM25 adds or is tuned to later
+        index = BM25Index(Path(tmp), k1=1.5, b=0.75, pair_weight=0)
         index.build([(str(n), text, "doc", n) for n, text in enumerate(pages, start=1)])
         hits = index.search(answer, 2, pairs=False)
     if not hits:

@@ -76,7 +76,7 @@ def rebuild(index: Index, *, lock_timeout: float = 30.0) -> int:
         if store.needs_recovery():
             store.recover()
         n = store.rebuild()
-        error = sync_bm25(index, changed=True)
+        error = sync_bm25(index, changed=True, reuse=False)  # every chunk tokenized anew
     if error:
         raise StoreError(error)
     return n

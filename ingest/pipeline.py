@@ -197,11 +197,12 @@ def _ingest_locked(
     return report
 
 
-def sync_bm25(index: Index, *, changed: bool) -> str | None:
-    """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma.
+def sync_bm25(index: Index, *, changed: bool, reuse: bool = True) -> str | None:
+    """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma, taking
+    the terms of the chunks the saved version holds from there unless ``reuse`` is False.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
     try:
-        index.sync_bm25(rebuild=changed)  # built aside, swapped in whole
+        index.sync_bm25(rebuild=changed, reuse=reuse)  # built aside, swapped in whole
     except OSError as exc:
         return (
             f"The keyword (BM25) index could not be saved ({exc.strerror or exc}); the "

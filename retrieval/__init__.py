@@ -62,14 +62,16 @@ class Index:
         """One writer at a time, on this host and across hosts (see ``ChromaStore.writer``)."""
         return self.store.writer(timeout)
 
-    def sync_bm25(self, *, rebuild: bool = False) -> None:
+    def sync_bm25(self, *, rebuild: bool = False, reuse: bool = True) -> None:
         """Bring the BM25 index in line with Chroma, the source of truth (``rebuild``: re-derive
-        it even if the saved one matches). Built aside and swapped in whole."""
-        self.live_bm25.sync(self.store, rebuild=rebuild)
+        it even if the saved one matches; ``reuse``: with the saved version's terms of the
+        chunks it already holds). Built aside and swapped in whole."""
+        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse)
 
     def rebuild_bm25(self) -> None:
-        """Re-derive the BM25 index from Chroma, the source of truth."""
-        self.sync_bm25(rebuild=True)
+        """Re-derive the BM25 index from Chroma, the source of truth, every chunk tokenized
+        again (nothing taken from the saved version)."""
+        self.live_bm25.sync(self.store, rebuild=True, reuse=False)
 
 
 def open_index(

@@ -4,6 +4,10 @@ Chroma is the source of truth. This index is derived from it: rebuilt from Chrom
 whenever it is missing, damaged, or its checksum disagrees with Chroma's ids. Each save
 writes a new folder and then atomically swaps a pointer file, so a crash mid-write leaves
 the previous index serving.
+
+Each version also keeps its chunks' terms (``TERMS``), so that the next rebuild, after an
+ingest that added one file to a large store, tokenizes only the chunks it has not seen: the
+same index as a whole rebuild, in about a third of the time (BENCHMARKS.md, "BM25 rebuild").
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import re
 import shutil
 import time
 import uuid
+import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +45,9 @@ FORMAT_VERSION = 4
 _FORMAT_4_SCORING = {"k1": 1.5, "b": 0.75, "pair_weight": 1}
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
+TERMS = "terms.npz"  # each chunk's terms as ids, for the next rebuild (``_SavedTerms``)
+# bump when ``tokenize`` or ``terms`` change what a text gives: saved terms are then not reused
+TERMS_FORMAT = 1
 # Lucene's BM25: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) is never negative, unlike
 # Robertson's, so a word in most chunks still counts a little (Kamphuis et al., ECIR 2020).
 METHOD = "lucene"
@@ -138,6 +146,107 @@ class _Doc:
         )
 
 
+def _fingerprint(doc: _Doc) -> int:
+    """A chunk's text and context line in 8 bytes: its saved terms are reused only for the
+    same (its id alone could come back with other text: a changed chunk size, a new
+    heading rule)."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(doc.text.encode())
+    h.update(b"\x00")
+    h.update(doc.context.encode())
+    return int.from_bytes(h.digest(), "little")
+
+
+def _lines(values: Sequence[str]) -> np.ndarray:
+    """Strings without line breaks (chunk ids, terms) as one UTF-8 byte array: ``np.savez``
+    then needs no pickle."""
+    return np.frombuffer("\n".join(values).encode(), dtype=np.uint8)
+
+
+def _unlines(array: np.ndarray, count: int) -> list[str]:
+    values = array.tobytes().decode().split("\n") if count else []
+    if len(values) != count:
+        raise ValueError(f"{len(values)} strings where {count} were saved")
+    return values
+
+
+@dataclass(frozen=True)
+class _SavedTerms:
+    """A saved version's terms (``TERMS``): for each chunk id, the fingerprint of the text
+    and context it was tokenized from and its terms as ids into ``vocab``; ``key``: what
+    else they depend on (``BM25Index._terms_key``)."""
+
+    key: list[int]
+    rows: dict[str, tuple[int, np.ndarray]]
+    vocab: list[str]
+
+    @classmethod
+    def read(cls, path: Path) -> _SavedTerms:
+        with np.load(path, allow_pickle=False) as saved:
+            key = [int(k) for k in saved["key"]]
+            lengths, flat = saved["lengths"], saved["flat"]
+            prints = saved["fingerprints"].tolist()
+            ids = _unlines(saved["ids"], len(lengths))
+            vocab = _unlines(saved["vocab"], int(saved["vocab_size"]))
+        if len(prints) != len(ids) or int(lengths.sum()) != len(flat):
+            raise ValueError("its arrays disagree")
+        if len(flat) and (int(flat.min()) < 0 or int(flat.max()) >= len(vocab)):
+            raise ValueError("a term id outside its vocabulary")
+        parts = np.split(flat, np.cumsum(lengths)[:-1]) if ids else []
+        return cls(key, dict(zip(ids, zip(prints, parts, strict=True), strict=True)), vocab)
+
+
+class _Terms:
+    """The terms of the chunks one ``build`` indexes, as ids numbered 0..n-1 into the terms
+    they use (what bm25s takes), with each chunk's fingerprint for the next build."""
+
+    def __init__(
+        self, docs: Sequence[_Doc], saved: _SavedTerms | None, tokens: Callable[[_Doc], list[str]]
+    ) -> None:
+        lookup: dict[str, int] = {t: n for n, t in enumerate(saved.vocab)} if saved else {}
+        rows: list[np.ndarray] = []
+        self.ids = [d.id for d in docs]
+        self.fingerprints = [_fingerprint(d) for d in docs]
+        self.reused = 0
+        for doc, fingerprint in zip(docs, self.fingerprints, strict=True):
+            kept = saved.rows.get(doc.id) if saved else None
+            if kept is not None and kept[0] == fingerprint:
+                rows.append(kept[1])
+                self.reused += 1
+            else:  # a new id gets the next number (arguments are evaluated before the insert)
+                ids = (lookup.setdefault(t, len(lookup)) for t in tokens(doc))
+                rows.append(np.fromiter(ids, dtype=np.int32))
+        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
+        # keep only the terms some chunk still uses, numbered anew in their order
+        used = np.bincount(flat, minlength=len(lookup)) > 0
+        renumber = np.cumsum(used) - 1
+        terms = list(lookup)
+        self.vocabulary = [terms[n] for n in np.flatnonzero(used)]
+        self.flat = renumber[flat].astype(np.int32)
+        self.lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+
+    def rows(self) -> list[list[int]]:
+        return [r.tolist() for r in np.split(self.flat, np.cumsum(self.lengths)[:-1])]
+
+    def vocab(self) -> dict[str, int]:
+        return {t: n for n, t in enumerate(self.vocabulary)}
+
+    def write(self, path: Path, key: list[int]) -> None:
+        with open(path, "wb") as f:
+            np.savez(
+                f,
+                key=np.asarray(key, dtype=np.int64),
+                ids=_lines(self.ids),
+                fingerprints=np.asarray(self.fingerprints, dtype=np.uint64),
+                lengths=self.lengths,
+                flat=self.flat,
+                vocab=_lines(self.vocabulary),
+                vocab_size=np.asarray(len(self.vocabulary)),
+            )
+            f.flush()
+            os.fsync(f.fileno())
+
+
 class BM25Index:
     """A bm25s index over chunks, kept in ``directory``. ``context_weight``: how many times
     a chunk's context line counts (``doc_tokens``); ``k1``, ``b``: BM25's term-frequency
@@ -162,6 +271,7 @@ class BM25Index:
         self._bm25: bm25s.BM25 | None = None
         self._checksum = ids_checksum([])
         self._loaded_pointer: str | None = None
+        self._terms: _Terms | None = None  # what ``build`` tokenized, for ``save``
 
     def empty_like(self) -> BM25Index:
         """A new, empty index over the same directory that scores as this one does."""
@@ -183,28 +293,54 @@ class BM25Index:
         }
 
     # ---- building and saving -------------------------------------------------------------
-    def build(self, docs: Sequence[tuple]) -> None:
+    def build(self, docs: Sequence[tuple], *, reuse: bool = False) -> None:
         """Index ``(id, text, source, page[, effective, supersedes[, context]])`` tuples,
         replacing what was indexed before. The context line is indexed with the text
-        (``doc_tokens``); hits carry the text alone.
+        (``doc_tokens``); hits carry the text alone. ``reuse``: take the terms of the chunks
+        whose id, text and context the saved version also holds from there instead of
+        tokenizing them again (``_SavedTerms``); the index is the same either way.
 
         The new index is built aside and swapped in at the end, which keeps the window in
         which a search in another thread could mix old and new to one statement."""
         new_docs = [_Doc.from_row(d) for d in docs]
-        model = None
+        model, terms = None, None
         if new_docs:
-            corpus = [
-                doc_tokens(d.text, d.context, self.context_weight, self.pair_weight)
-                or ["\x00empty"]
-                for d in new_docs
-            ]
+            saved = self._saved_terms() if reuse else None
+            terms = _Terms(new_docs, saved, self._tokens)
             model = bm25s.BM25(method=METHOD, k1=self.k1, b=self.b)
-            model.index(corpus, show_progress=False)
-        self._docs, self._bm25, self._checksum = (
+            # bm25s takes ids numbered 0..n-1 with their vocabulary (its "tuple" corpus)
+            model.index((terms.rows(), terms.vocab()), show_progress=False)
+        self._docs, self._bm25, self._checksum, self._terms = (
             new_docs,
             model,
             ids_checksum(d.id for d in new_docs),
+            terms,
         )
+
+    def _tokens(self, doc: _Doc) -> list[str]:
+        return doc_tokens(doc.text, doc.context, self.context_weight, self.pair_weight) or [
+            "\x00empty"
+        ]
+
+    def _terms_key(self) -> list[int]:
+        """What a chunk's terms depend on besides its text and context."""
+        return [TERMS_FORMAT, self.context_weight, self.pair_weight, PAIR_BUCKETS]
+
+    def _saved_terms(self) -> _SavedTerms | None:
+        """The current saved version's terms, when they were made as this index makes them;
+        None when there are none (a version saved before them), they were made otherwise,
+        or they cannot be read (then every chunk is tokenized, as in a first build)."""
+        name = self.pointer()
+        if name is None:
+            return None
+        try:
+            saved = _SavedTerms.read(self.directory / name / TERMS)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            log.info("BM25 terms of %s not reused (%s); every chunk is tokenized", name, exc)
+            return None
+        return saved if saved.key == self._terms_key() else None
 
     def save(self) -> None:
         """Write a new version folder, then swap the pointer to it (atomic on POSIX).
@@ -218,6 +354,8 @@ class BM25Index:
         try:
             if self._bm25 is not None:
                 self._bm25.save(str(target / "bm25s"), allow_pickle=False)
+            if self._terms is not None:
+                self._terms.write(target / TERMS, self._terms_key())
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "method": METHOD,

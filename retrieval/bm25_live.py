@@ -49,18 +49,20 @@ class LiveBM25:
         marker = store.change_marker()
         return marker is not None and marker != self._marker
 
-    def sync(self, store: ChunkSource, *, rebuild: bool = False) -> BM25Index:
+    def sync(self, store: ChunkSource, *, rebuild: bool = False, reuse: bool = True) -> BM25Index:
         """Bring the index in line with the store, aside, then publish it: load the saved
         version, or rebuild from the store when asked, or when the saved one is missing,
-        damaged, or holds other ids than the store. A failed save publishes nothing
-        (the previous version keeps serving) and raises ``OSError``."""
+        damaged, or holds other ids than the store. A rebuild takes the terms of the chunks
+        the saved version already tokenized from there (``reuse``; the index is the same,
+        made sooner). A failed save publishes nothing (the previous version keeps serving)
+        and raises ``OSError``."""
         with self._lock:
             marker = store.change_marker()  # read first: a write after it shows as stale
             fresh = self.current.empty_like()
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
                 chunks = list(store.iter_chunks())
                 log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chunks))
-                fresh.build(chunks)
+                fresh.build(chunks, reuse=reuse)
                 fresh.save()
             self.current = fresh  # the one assignment a search can observe
             self._marker, self._synced = marker, True

@@ -182,3 +182,108 @@ def test_live_index_rebuilds_with_the_scoring_of_the_one_it_wraps(tmp_path):
     pointer = first.pointer()
     again = live.sync(_Rows(rows))  # the saved version matches: loaded, not rebuilt
     assert again.pointer() == pointer and (again.k1, again.b, again.pair_weight) == (0.9, 0.4, 0)
+
+
+def _rows(texts, context=""):
+    return [(f"id{i}", t, "doc.txt", None, None, (), context) for i, t in enumerate(texts)]
+
+
+def _tokenized(monkeypatch) -> list[str]:
+    """The texts ``doc_tokens`` is asked for from now on (the chunks tokenized anew)."""
+    from retrieval import bm25_index
+
+    seen: list[str] = []
+    real = bm25_index.doc_tokens
+
+    def counting(text, *args, **kwargs):
+        seen.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(bm25_index, "doc_tokens", counting)
+    return seen
+
+
+def _same_ranking(a: BM25Index, b: BM25Index) -> None:
+    assert len(a._bm25.vocab_dict) == len(b._bm25.vocab_dict)  # no term of a removed chunk
+    for query in [*QUERIES, "laptops replaced years", "remote work approval weeks"]:
+        np.testing.assert_allclose(a.scores(query), b.scores(query), rtol=1e-6)
+
+
+def test_a_rebuild_tokenizes_only_the_chunks_the_saved_version_lacks(tmp_path, monkeypatch):
+    """After an ingest that changes a few chunks of a large store, the rebuild takes the
+    other chunks' terms from the saved version: the same index as a whole rebuild (scores and
+    vocabulary), with only the new and changed texts tokenized, also a second time over."""
+    first = BM25Index(tmp_path / "bm25")
+    first.build(_rows(CORPUS), reuse=True)  # nothing saved yet: everything is tokenized
+    first.save()
+    texts = list(CORPUS)
+    texts[2] = "Expense claims must be submitted within sixty days with receipts."  # changed
+    del texts[5]  # removed: its words leave the vocabulary
+    texts.append("The office moves to Prager Strasse on the third of August.")  # added
+    # ids follow the position, so every chunk after the removed one also has other text
+    rows = [(f"id{i}", t, "doc.txt", None, None, (), "") for i, t in enumerate(CORPUS[:5])]
+    rows[2] = ("id2", texts[2], "doc.txt", None, None, (), "")
+    rows += [(f"id{i}", CORPUS[i], "doc.txt", None, None, (), "") for i in (6, 7)]
+    rows.append(("id8", texts[-1], "doc.txt", None, None, (), ""))
+    seen = _tokenized(monkeypatch)
+    second = BM25Index(tmp_path / "bm25")
+    second.build(rows, reuse=True)
+    assert seen == [texts[2], texts[-1]]
+    whole = BM25Index(tmp_path / "whole")
+    whole.build(rows)
+    _same_ranking(second, whole)
+
+    second.save()
+    seen.clear()
+    rows.append(("id9", "Gift cards count as gifts of their face value.", "doc.txt", None))
+    third = BM25Index(tmp_path / "bm25")
+    third.build(rows, reuse=True)
+    assert seen == ["Gift cards count as gifts of their face value."]
+    whole.build(rows)
+    _same_ranking(third, whole)
+
+
+def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, monkeypatch):
+    """Terms saved with another context weight or pair weight, or a damaged terms file,
+    mean every chunk is tokenized again, and the index is what a whole rebuild gives."""
+    from retrieval.bm25_index import TERMS
+
+    saved = BM25Index(tmp_path / "bm25")
+    saved.build(_rows(CORPUS, "Employee Handbook"))
+    saved.save()
+    seen = _tokenized(monkeypatch)
+    words_only = BM25Index(tmp_path / "bm25", pair_weight=0)
+    words_only.build(_rows(CORPUS, "Employee Handbook"), reuse=True)
+    assert len(seen) == len(CORPUS)
+    whole = BM25Index(tmp_path / "whole", pair_weight=0)
+    whole.build(_rows(CORPUS, "Employee Handbook"))
+    _same_ranking(words_only, whole)
+
+    (tmp_path / "bm25" / saved.pointer() / TERMS).write_bytes(b"PK\x03\x04 not a zip")
+    seen.clear()
+    again = BM25Index(tmp_path / "bm25")
+    again.build(_rows(CORPUS, "Employee Handbook"), reuse=True)
+    assert len(seen) == len(CORPUS)
+    whole = BM25Index(tmp_path / "whole2")
+    whole.build(_rows(CORPUS, "Employee Handbook"))
+    _same_ranking(again, whole)
+
+
+def test_live_index_rebuild_reuses_terms_but_an_explicit_full_rebuild_does_not(
+    tmp_path, monkeypatch
+):
+    """The rebuild after an ingest (``LiveBM25.sync``) tokenizes only the added chunk;
+    ``reuse=False`` (``Index.rebuild_bm25`` and ``python -m ingest --rebuild``, where a person
+    asks for everything again) tokenizes every chunk."""
+    from retrieval.bm25_live import LiveBM25
+
+    rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
+    live = LiveBM25(tmp_path / "bm25")
+    live.sync(_Rows(rows), rebuild=True)
+    seen = _tokenized(monkeypatch)
+    rows.append(("id8", "Parking spaces are assigned by lottery.", "doc.txt", None))
+    live.sync(_Rows(rows), rebuild=True)
+    assert seen == ["Parking spaces are assigned by lottery."]
+    seen.clear()
+    live.sync(_Rows(rows), rebuild=True, reuse=False)
+    assert len(seen) == len(rows)

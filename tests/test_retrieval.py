@@ -52,6 +52,33 @@ def test_relevance_floor_drops_unrelated(sample_index):
     assert hits and (hits[0].source, hits[0].page) == ("employee_handbook.pdf", 3)
 
 
+def test_an_ingest_tokenizes_only_its_own_chunks_for_bm25_and_rebuild_all(
+    empty_index, docs, monkeypatch
+):
+    """An ingest that adds one file re-derives BM25 from Chroma taking the other chunks'
+    terms from the saved version (what makes one file added to a large store cheap), and
+    finds it by its words; ``python -m ingest --rebuild`` tokenizes every chunk again."""
+    from retrieval import bm25_index
+
+    ingest_paths(empty_index, [docs])
+    tokenized: list[str] = []
+    real = bm25_index.doc_tokens
+    monkeypatch.setattr(
+        bm25_index,
+        "doc_tokens",
+        lambda text, *a, **k: tokenized.append(text) or real(text, *a, **k),
+    )
+    (docs / "parking.txt").write_text("Parking spaces in the garage are assigned by lottery.\n")
+    ingest_paths(empty_index, [docs])
+    assert tokenized == ["Parking spaces in the garage are assigned by lottery."]
+    hits = empty_index.retriever(mode="bm25", floor=-1).search("garage lottery", 1)
+    assert hits[0].source == "parking.txt"
+
+    tokenized.clear()
+    assert rebuild(empty_index) == empty_index.store.count() == 4
+    assert len(tokenized) == 4
+
+
 def test_bm25_rebuilt_from_chroma_when_missing_or_stale(empty_index, docs):
     ingest_paths(empty_index, [docs])
     shutil.rmtree(empty_index.config.bm25_dir)
