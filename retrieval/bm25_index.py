@@ -7,7 +7,8 @@ the previous index serving.
 
 Each version also keeps its chunks' terms (``TERMS``), so that the next rebuild, after an
 ingest that added one file to a large store, tokenizes only the chunks it has not seen: the
-same index as a whole rebuild, in about a third of the time (BENCHMARKS.md, "BM25 rebuild").
+same index as a whole rebuild, about nine times as fast at 30,000 chunks and more
+(BENCHMARKS.md, "BM25 rebuild").
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+import scipy.sparse
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -225,9 +227,6 @@ class _Terms:
         self.flat = renumber[flat].astype(np.int32)
         self.lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
 
-    def rows(self) -> list[list[int]]:
-        return [r.tolist() for r in np.split(self.flat, np.cumsum(self.lengths)[:-1])]
-
     def vocab(self) -> dict[str, int]:
         return {t: n for n, t in enumerate(self.vocabulary)}
 
@@ -245,6 +244,37 @@ class _Terms:
             )
             f.flush()
             os.fsync(f.fileno())
+
+
+def _bm25s_model(terms: _Terms, k1: float, b: float) -> bm25s.BM25:
+    """The bm25s model of ``terms``, the scores bit for bit those ``bm25s.BM25.index``
+    computes (tests/test_bm25.py compares them), as array operations: bm25s counts each
+    chunk's terms in a Python loop, about 3.5 s for 30,000 chunks where this takes 0.2 s
+    (BENCHMARKS.md, "BM25 rebuild"). Lucene's idf and term-frequency part (``METHOD``),
+    stored as bm25s stores them: a (chunks x terms) CSC matrix of each pair's score."""
+    assert METHOD == "lucene", "written for Lucene's BM25 only"
+    model = bm25s.BM25(method=METHOD, k1=k1, b=b)
+    n, size = len(terms.lengths), len(terms.vocabulary)
+    chunk = np.repeat(np.arange(n, dtype=np.int32), terms.lengths)
+    ones = np.ones(len(terms.flat), dtype=np.float32)
+    tf = scipy.sparse.csc_matrix((ones, (chunk, terms.flat)), shape=(n, size))
+    tf.sum_duplicates()  # canonical: each (chunk, term) once with its count, rows in order
+    df = np.diff(tf.indptr)
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = k1 * ((1 - b) + b * terms.lengths.astype(np.float64) / terms.lengths.mean())
+    term = np.repeat(np.arange(size), df)
+    data = idf[term] * (tf.data / (norm[tf.indices] + tf.data))
+    model.scores = {
+        "data": data.astype(np.float32),
+        "indices": tf.indices.astype(np.int32),
+        "indptr": tf.indptr.astype(np.int64),
+        "num_docs": n,
+    }
+    model.vocab_dict = terms.vocab()
+    model.vocab_dict.setdefault("", size)  # bm25s's "empty token", as its index() adds it
+    model.unique_token_ids_set = set(model.vocab_dict.values())
+    model.nonoccurrence_array = None
+    return model
 
 
 class BM25Index:
@@ -307,9 +337,7 @@ class BM25Index:
         if new_docs:
             saved = self._saved_terms() if reuse else None
             terms = _Terms(new_docs, saved, self._tokens)
-            model = bm25s.BM25(method=METHOD, k1=self.k1, b=self.b)
-            # bm25s takes ids numbered 0..n-1 with their vocabulary (its "tuple" corpus)
-            model.index((terms.rows(), terms.vocab()), show_progress=False)
+            model = _bm25s_model(terms, self.k1, self.b)
         self._docs, self._bm25, self._checksum, self._terms = (
             new_docs,
             model,

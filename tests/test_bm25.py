@@ -287,3 +287,27 @@ def test_live_index_rebuild_reuses_terms_but_an_explicit_full_rebuild_does_not(
     seen.clear()
     live.sync(_Rows(rows), rebuild=True, reuse=False)
     assert len(seen) == len(rows)
+
+
+def test_scores_are_bm25s_own_bit_for_bit(tmp_path):
+    """The build computes bm25s's scores as array operations instead of bm25s's loop over
+    the chunks: the same matrix, bit for bit and of the same types, and the same
+    vocabulary as ``bm25s.BM25.index`` makes of the same terms (a term repeated in a chunk,
+    context lines counted twice)."""
+    import bm25s
+
+    from retrieval.bm25_index import METHOD, _Doc, _Terms
+
+    rows = _rows([*CORPUS, f"{CORPUS[0]} {CORPUS[0]} {CORPUS[6]}"], "Employee Handbook")
+    index = BM25Index(tmp_path / "bm25")
+    index.build(rows)
+    terms = _Terms([_Doc.from_row(r) for r in rows], None, index._tokens)
+    chunks = [p.tolist() for p in np.split(terms.flat, np.cumsum(terms.lengths)[:-1])]
+    reference = bm25s.BM25(method=METHOD, k1=index.k1, b=index.b)
+    reference.index((chunks, terms.vocab()), show_progress=False)
+    for key in ("data", "indices", "indptr"):
+        ours, theirs = index._bm25.scores[key], reference.scores[key]
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+    assert index._bm25.scores["num_docs"] == reference.scores["num_docs"] == len(rows)
+    assert index._bm25.vocab_dict == reference.vocab_dict
