@@ -337,6 +337,8 @@ class BM25Index:
         if new_docs:
             saved = self._saved_terms() if reuse else None
             terms = _Terms(new_docs, saved, self._tokens)
+            if saved is not None:
+                log.info("BM25: the terms of %d of %d chunks reused", terms.reused, len(new_docs))
             model = _bm25s_model(terms, self.k1, self.b)
         self._docs, self._bm25, self._checksum, self._terms = (
             new_docs,
