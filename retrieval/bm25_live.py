@@ -49,14 +49,24 @@ class LiveBM25:
         marker = store.change_marker()
         return marker is not None and marker != self._marker
 
-    def sync(self, store: ChunkSource, *, rebuild: bool = False, reuse: bool = True) -> BM25Index:
+    def sync(
+        self,
+        store: ChunkSource,
+        *,
+        rebuild: bool = False,
+        reuse: bool = True,
+        if_stale: bool = False,
+    ) -> BM25Index:
         """Bring the index in line with the store, aside, then publish it: load the saved
         version, or rebuild from the store when asked, or when the saved one is missing,
         damaged, or holds other ids than the store. A rebuild takes the terms of the chunks
         the saved version already tokenized from there (``reuse``; the index is the same,
-        made sooner). A failed save publishes nothing (the previous version keeps serving)
-        and raises ``OSError``."""
+        made sooner). ``if_stale``: nothing to do if another thread brought it in line while
+        this one waited for it. A failed save publishes nothing (the previous version keeps
+        serving) and raises ``OSError``."""
         with self._lock:
+            if if_stale and not self.is_stale(store):
+                return self.current
             marker = store.change_marker()  # read first: a write after it shows as stale
             fresh = self.current.empty_like()
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
@@ -69,11 +79,16 @@ class LiveBM25:
             return fresh
 
     def ensure(self, store: ChunkSource) -> BM25Index:
-        """The current index, synced first if it is stale. A sync that cannot save (a full
+        """The current index, synced first if it is stale. One thread syncs: a search that
+        comes meanwhile keeps the version there is instead of waiting for the new one (which
+        can take seconds at 100,000 chunks) and then loading it again; only before the
+        first version is there do searches wait for it. A sync that cannot save (a full
         disk) leaves the previous version serving rather than failing the search."""
         if self.is_stale(store):
+            if self._synced and self._lock.locked():
+                return self.current  # another thread is bringing it in line
             try:
-                self.sync(store)
+                self.sync(store, if_stale=True)
             except OSError as exc:
                 log.warning("BM25 index not refreshed (%s); the previous one keeps serving", exc)
         return self.current

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -311,3 +312,58 @@ def test_scores_are_bm25s_own_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(ours, theirs)
     assert index._bm25.scores["num_docs"] == reference.scores["num_docs"] == len(rows)
     assert index._bm25.vocab_dict == reference.vocab_dict
+
+
+def test_searches_during_a_reload_keep_their_version_and_one_thread_loads(tmp_path, monkeypatch):
+    """When another process has saved a new version, the first search to notice loads it
+    while the searches that come meanwhile keep the version they have, at once (not
+    waiting, and not loading the same version again after it); before any version is
+    loaded, searches wait for the one load."""
+    import threading
+
+    from retrieval.bm25_live import LiveBM25
+
+    rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
+    grown = [*rows, ("id8", "Parking spaces are assigned by lottery.", "doc.txt", None)]
+    saved = BM25Index(tmp_path / "bm25")
+    saved.build(rows)
+    saved.save()
+    loads: list[int] = []
+    gate = threading.Event()
+    real_load = BM25Index.load
+
+    def slow_load(self):
+        loads.append(1)
+        assert gate.wait(10)
+        return real_load(self)
+
+    monkeypatch.setattr(BM25Index, "load", slow_load)
+
+    def ensure_all(live, store, n):
+        threads = [threading.Thread(target=live.ensure, args=(store,)) for _ in range(n)]
+        for t in threads:
+            t.start()
+        return threads
+
+    live = LiveBM25(tmp_path / "bm25")  # nothing loaded yet: every search waits for one load
+    waiting = ensure_all(live, _Rows(rows), 3)
+    gate.set()
+    for t in waiting:
+        t.join(10)
+    assert len(loads) == 1 and len(live.current) == len(rows)
+    old = live.current
+
+    newer = BM25Index(tmp_path / "bm25")  # another process's ingest
+    newer.build(grown)
+    newer.save()
+    gate.clear()
+    loading = ensure_all(live, _Rows(grown), 1)
+    while not loads[1:]:
+        time.sleep(0.01)
+    started = time.monotonic()
+    assert all(live.ensure(_Rows(grown)) is old for _ in range(3))
+    assert time.monotonic() - started < 5  # they did not wait for the load
+    gate.set()
+    loading[0].join(10)
+    assert len(loads) == 2 and len(live.current) == len(grown)
+    assert live.ensure(_Rows(grown)) is live.current and len(loads) == 2
