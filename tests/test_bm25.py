@@ -358,8 +358,10 @@ def test_searches_during_a_reload_keep_their_version_and_one_thread_loads(tmp_pa
     newer.save()
     gate.clear()
     loading = ensure_all(live, _Rows(grown), 1)
-    while not loads[1:]:
+    deadline = time.monotonic() + 10
+    while not loads[1:] and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert loads[1:], "the stale index was not loaded"
     started = time.monotonic()
     assert all(live.ensure(_Rows(grown)) is old for _ in range(3))
     assert time.monotonic() - started < 5  # they did not wait for the load
