@@ -71,7 +71,7 @@ class Index:
     def rebuild_bm25(self) -> None:
         """Re-derive the BM25 index from Chroma, the source of truth, every chunk tokenized
         again (nothing taken from the saved version)."""
-        self.live_bm25.sync(self.store, rebuild=True, reuse=False)
+        self.sync_bm25(rebuild=True, reuse=False)
 
 
 def open_index(

@@ -97,6 +97,23 @@ class ScriptedLLM:
 
 
 @pytest.fixture
+def bm25_tokenized(monkeypatch) -> list[str]:
+    """The texts the BM25 index tokenizes during the test (``doc_tokens`` calls), in order;
+    clear it to count from a later point."""
+    from retrieval import bm25_index
+
+    seen: list[str] = []
+    real = bm25_index.doc_tokens
+
+    def recording(text, *args, **kwargs):
+        seen.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(bm25_index, "doc_tokens", recording)
+    return seen
+
+
+@pytest.fixture
 def copy_samples(tmp_path) -> Path:
     target = tmp_path / "docs"
     shutil.copytree(SAMPLE_DOCS_DIR, target)

@@ -189,28 +189,13 @@ def _rows(texts, context=""):
     return [(f"id{i}", t, "doc.txt", None, None, (), context) for i, t in enumerate(texts)]
 
 
-def _tokenized(monkeypatch) -> list[str]:
-    """The texts ``doc_tokens`` is asked for from now on (the chunks tokenized anew)."""
-    from retrieval import bm25_index
-
-    seen: list[str] = []
-    real = bm25_index.doc_tokens
-
-    def counting(text, *args, **kwargs):
-        seen.append(text)
-        return real(text, *args, **kwargs)
-
-    monkeypatch.setattr(bm25_index, "doc_tokens", counting)
-    return seen
-
-
 def _same_ranking(a: BM25Index, b: BM25Index) -> None:
     assert len(a._bm25.vocab_dict) == len(b._bm25.vocab_dict)  # no term of a removed chunk
     for query in [*QUERIES, "laptops replaced years", "remote work approval weeks"]:
         np.testing.assert_allclose(a.scores(query), b.scores(query), rtol=1e-6)
 
 
-def test_a_rebuild_tokenizes_only_the_chunks_the_saved_version_lacks(tmp_path, monkeypatch):
+def test_a_rebuild_tokenizes_only_the_chunks_the_saved_version_lacks(tmp_path, bm25_tokenized):
     """After an ingest that changes a few chunks of a large store, the rebuild takes the
     other chunks' terms from the saved version: the same index as a whole rebuild (scores and
     vocabulary), with only the new and changed texts tokenized, also a second time over."""
@@ -226,7 +211,8 @@ def test_a_rebuild_tokenizes_only_the_chunks_the_saved_version_lacks(tmp_path, m
     rows[2] = ("id2", texts[2], "doc.txt", None, None, (), "")
     rows += [(f"id{i}", CORPUS[i], "doc.txt", None, None, (), "") for i in (6, 7)]
     rows.append(("id8", texts[-1], "doc.txt", None, None, (), ""))
-    seen = _tokenized(monkeypatch)
+    seen = bm25_tokenized
+    seen.clear()
     second = BM25Index(tmp_path / "bm25")
     second.build(rows, reuse=True)
     assert seen == [texts[2], texts[-1]]
@@ -244,7 +230,7 @@ def test_a_rebuild_tokenizes_only_the_chunks_the_saved_version_lacks(tmp_path, m
     _same_ranking(third, whole)
 
 
-def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, monkeypatch):
+def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, bm25_tokenized):
     """Terms saved with another context weight or pair weight, or a damaged terms file,
     mean every chunk is tokenized again, and the index is what a whole rebuild gives."""
     from retrieval.bm25_index import TERMS
@@ -252,7 +238,8 @@ def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, monkeypa
     saved = BM25Index(tmp_path / "bm25")
     saved.build(_rows(CORPUS, "Employee Handbook"))
     saved.save()
-    seen = _tokenized(monkeypatch)
+    seen = bm25_tokenized
+    seen.clear()
     words_only = BM25Index(tmp_path / "bm25", pair_weight=0)
     words_only.build(_rows(CORPUS, "Employee Handbook"), reuse=True)
     assert len(seen) == len(CORPUS)
@@ -271,7 +258,7 @@ def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, monkeypa
 
 
 def test_live_index_rebuild_reuses_terms_but_an_explicit_full_rebuild_does_not(
-    tmp_path, monkeypatch
+    tmp_path, bm25_tokenized
 ):
     """The rebuild after an ingest (``LiveBM25.sync``) tokenizes only the added chunk;
     ``reuse=False`` (``Index.rebuild_bm25`` and ``python -m ingest --rebuild``, where a person
@@ -281,7 +268,8 @@ def test_live_index_rebuild_reuses_terms_but_an_explicit_full_rebuild_does_not(
     rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
     live = LiveBM25(tmp_path / "bm25")
     live.sync(_Rows(rows), rebuild=True)
-    seen = _tokenized(monkeypatch)
+    seen = bm25_tokenized
+    seen.clear()
     rows.append(("id8", "Parking spaces are assigned by lottery.", "doc.txt", None))
     live.sync(_Rows(rows), rebuild=True)
     assert seen == ["Parking spaces are assigned by lottery."]

@@ -53,21 +53,14 @@ def test_relevance_floor_drops_unrelated(sample_index):
 
 
 def test_an_ingest_tokenizes_only_its_own_chunks_for_bm25_and_rebuild_all(
-    empty_index, docs, monkeypatch
+    empty_index, docs, bm25_tokenized
 ):
     """An ingest that adds one file re-derives BM25 from Chroma taking the other chunks'
     terms from the saved version (what makes one file added to a large store cheap), and
     finds it by its words; ``python -m ingest --rebuild`` tokenizes every chunk again."""
-    from retrieval import bm25_index
-
     ingest_paths(empty_index, [docs])
-    tokenized: list[str] = []
-    real = bm25_index.doc_tokens
-    monkeypatch.setattr(
-        bm25_index,
-        "doc_tokens",
-        lambda text, *a, **k: tokenized.append(text) or real(text, *a, **k),
-    )
+    tokenized = bm25_tokenized
+    tokenized.clear()
     (docs / "parking.txt").write_text("Parking spaces in the garage are assigned by lottery.\n")
     ingest_paths(empty_index, [docs])
     assert tokenized == ["Parking spaces in the garage are assigned by lottery."]
