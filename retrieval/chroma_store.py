@@ -314,8 +314,12 @@ class ChromaStore:
             return
         stamp = uuid.uuid4().hex
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path(GENERATION), stamp, durable=False)
-        self._shared.wrote(stamp)
+        # under the client's lock: a search in another thread of this process (the chat's
+        # sessions while the admin page ingests) must not take our own new stamp for another
+        # process's write and re-open the client, and load its vector index again, meanwhile
+        with self._shared.lock:
+            write_atomic(self._path(GENERATION), stamp, durable=False)
+            self._shared.wrote(stamp)
 
     # ---- one writer at a time -------------------------------------------------------------
     @contextlib.contextmanager

@@ -183,3 +183,36 @@ def test_searches_are_never_torn_while_admins_and_the_cli_write(tmp_path, embedd
     names = sorted(getattr(c, "name", c) for c in client.list_collections())
     assert names == [index.store.active_name()]
     assert index.store.active_name() != settings.collection  # it was switched
+
+
+def test_a_write_in_one_thread_does_not_reopen_the_client_for_a_read_in_another(
+    tmp_path, embedder, monkeypatch
+):
+    """The writer stamps a new generation for other processes; a search in this process that
+    sees the stamp before the writer has claimed it as its own must not re-open the client
+    (which loads the vector index again) as if another process had written."""
+    import retrieval.chroma_store as chroma_store
+
+    index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
+    store = index.store
+    store.count()
+    shared = store._shared
+    epoch = shared.epoch
+    read_done = threading.Event()
+
+    def read_in_another_thread() -> None:
+        store.count()
+        read_done.set()
+
+    real = chroma_store.write_atomic
+
+    def stamp_then_let_a_reader_in(path, text, **kwargs):
+        real(path, text, **kwargs)
+        if path.name == chroma_store.GENERATION:  # the stamp is on disk, not yet ours
+            threading.Thread(target=read_in_another_thread).start()
+            read_done.wait(2)  # the reader runs now, or waits for the writer to finish
+
+    monkeypatch.setattr(chroma_store, "write_atomic", stamp_then_let_a_reader_in)
+    store.wrote()
+    assert read_done.wait(10)
+    assert shared.epoch == epoch  # the client the write used is still everyone's
