@@ -214,7 +214,7 @@ class ChromaStore:
     def _client_now(self) -> Any:
         if self._shared is None:
             return self._client
-        client, _ = self._shared.get(read_or_none(self._path(GENERATION)))
+        client, _ = self._shared.get(self._stamp)
         return client
 
     def _create(self, client: Any, name: str) -> Any:
@@ -254,8 +254,7 @@ class ChromaStore:
                     self._collection = self._open_active(self._client)
                 self._checked = now
             return self._collection
-        generation = read_or_none(self._path(GENERATION))
-        client, epoch = self._shared.get(generation)
+        client, epoch = self._shared.get(self._stamp)
         if epoch != self._epoch:
             self._collection = self._open_active(client)
             self._epoch = epoch
@@ -306,6 +305,10 @@ class ChromaStore:
     def _path(self, name: str) -> Path:
         return self.data_dir / name
 
+    def _stamp(self) -> str | None:
+        """The generation the last writer on this data dir stamped (embedded store)."""
+        return read_or_none(self._path(GENERATION))
+
     def wrote(self) -> None:
         """Stamp a new generation, so other processes re-open their clients (embedded);
         remember to tell other hosts when the writer is done (server)."""
@@ -314,9 +317,10 @@ class ChromaStore:
             return
         stamp = uuid.uuid4().hex
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # under the client's lock: a search in another thread of this process (the chat's
-        # sessions while the admin page ingests) must not take our own new stamp for another
-        # process's write and re-open the client, and load its vector index again, meanwhile
+        # under the client's lock, where searches read the stamp too: a search in another
+        # thread of this process (the chat's sessions while the admin page ingests) must not
+        # take our own new stamp for another process's write, nor the old one read just before
+        # for a step back, and re-open the client (loading its vector index again)
         with self._shared.lock:
             write_atomic(self._path(GENERATION), stamp, durable=False)
             self._shared.wrote(stamp)

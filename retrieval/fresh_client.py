@@ -9,6 +9,7 @@ process, shared by every store object that opens that directory.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ class SharedClient:
         self.generation: str | None = None
         self.epoch = 0
 
-    def get(self, generation: str | None) -> tuple[Any, int]:
+    def get(self, stamp: Callable[[], str | None]) -> tuple[Any, int]:
+        """The client and its epoch, re-opened first when ``stamp()`` (the generation on disk,
+        read under the lock: a writer of this process stamps and claims its stamp under it
+        too, ``wrote``) is not the one it was opened at."""
         with self.lock:
+            generation = stamp()
             if self.client is None or generation != self.generation:
                 import chromadb
                 from chromadb.api.shared_system_client import SharedSystemClient
@@ -49,7 +54,8 @@ class SharedClient:
             return self.client, self.epoch
 
     def wrote(self, generation: str) -> None:
-        """This process wrote: its own client is current."""
+        """This process wrote: its own client is current. Call it holding ``lock`` from
+        before the stamp is written, so no read in between takes it for another process's."""
         with self.lock:
             self.generation = generation
 

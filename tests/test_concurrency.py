@@ -188,9 +188,10 @@ def test_searches_are_never_torn_while_admins_and_the_cli_write(tmp_path, embedd
 def test_a_write_in_one_thread_does_not_reopen_the_client_for_a_read_in_another(
     tmp_path, embedder, monkeypatch
 ):
-    """The writer stamps a new generation for other processes; a search in this process that
-    sees the stamp before the writer has claimed it as its own must not re-open the client
-    (which loads the vector index again) as if another process had written."""
+    """The writer stamps a new generation for other processes. A search in this process must
+    not re-open the client (which loads the vector index again) as if another process had
+    written: neither when it reads the new stamp before the writer has claimed it as its
+    own, nor when it read the old one just before the writer stamped and claimed the new."""
     import retrieval.chroma_store as chroma_store
 
     index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
@@ -198,17 +199,19 @@ def test_a_write_in_one_thread_does_not_reopen_the_client_for_a_read_in_another(
     store.count()
     shared = store._shared
     epoch = shared.epoch
+
+    # 1. the new stamp is on disk, not yet claimed, when a search reads it
     read_done = threading.Event()
 
     def read_in_another_thread() -> None:
         store.count()
         read_done.set()
 
-    real = chroma_store.write_atomic
+    real_write = chroma_store.write_atomic
 
     def stamp_then_let_a_reader_in(path, text, **kwargs):
-        real(path, text, **kwargs)
-        if path.name == chroma_store.GENERATION:  # the stamp is on disk, not yet ours
+        real_write(path, text, **kwargs)
+        if path.name == chroma_store.GENERATION:
             threading.Thread(target=read_in_another_thread).start()
             read_done.wait(2)  # the reader runs now, or waits for the writer to finish
 
@@ -216,3 +219,24 @@ def test_a_write_in_one_thread_does_not_reopen_the_client_for_a_read_in_another(
     store.wrote()
     assert read_done.wait(10)
     assert shared.epoch == epoch  # the client the write used is still everyone's
+    monkeypatch.setattr(chroma_store, "write_atomic", real_write)
+
+    # 2. a search has read the old stamp when the writer stamps and claims the new one
+    wrote = threading.Event()
+    real_read = chroma_store.read_or_none
+    searching = threading.current_thread()
+
+    def read_then_let_a_writer_in(path):
+        stamp = real_read(path)
+        if threading.current_thread() is searching and path.name == chroma_store.GENERATION:
+            threading.Thread(target=lambda: (store.wrote(), wrote.set())).start()
+            wrote.wait(2)  # the writer stamps and claims now, or waits for this read
+        return stamp
+
+    monkeypatch.setattr(chroma_store, "read_or_none", read_then_let_a_writer_in)
+    store.count()
+    assert wrote.wait(10)
+    monkeypatch.setattr(chroma_store, "read_or_none", real_read)
+    assert shared.epoch == epoch
+    store.count()
+    assert shared.epoch == epoch
