@@ -315,15 +315,14 @@ class ChromaStore:
         self._unannounced = True
         if self._shared is None:
             return
-        stamp = uuid.uuid4().hex
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # under the client's lock, where searches read the stamp too: a search in another
-        # thread of this process (the chat's sessions while the admin page ingests) must not
-        # take our own new stamp for another process's write, nor the old one read just before
-        # for a step back, and re-open the client (loading its vector index again)
-        with self._shared.lock:
-            write_atomic(self._path(GENERATION), stamp, durable=False)
-            self._shared.wrote(stamp)
+        # stamped and claimed under the lock searches read it under: a search in another
+        # thread (the chat's sessions while the admin page ingests) must not take our own
+        # stamp for another process's write and re-open the client
+        self._shared.wrote(
+            lambda stamp: write_atomic(self._path(GENERATION), stamp, durable=False),
+            uuid.uuid4().hex,
+        )
 
     # ---- one writer at a time -------------------------------------------------------------
     @contextlib.contextmanager

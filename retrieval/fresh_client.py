@@ -30,8 +30,7 @@ class SharedClient:
 
     def get(self, stamp: Callable[[], str | None]) -> tuple[Any, int]:
         """The client and its epoch, re-opened first when ``stamp()`` (the generation on disk,
-        read under the lock: a writer of this process stamps and claims its stamp under it
-        too, ``wrote``) is not the one it was opened at."""
+        read under the lock ``wrote`` writes under) is not the one it was opened at."""
         with self.lock:
             generation = stamp()
             if self.client is None or generation != self.generation:
@@ -53,10 +52,13 @@ class SharedClient:
                 self.epoch += 1
             return self.client, self.epoch
 
-    def wrote(self, generation: str) -> None:
-        """This process wrote: its own client is current. Call it holding ``lock`` from
-        before the stamp is written, so no read in between takes it for another process's."""
+    def wrote(self, stamp: Callable[[str], None], generation: str) -> None:
+        """This process wrote: ``stamp(generation)`` puts the new generation where other
+        processes read it, and this process's client is marked current, both under the lock
+        ``get`` reads under, so no search in between takes our own stamp for another
+        process's write."""
         with self.lock:
+            stamp(generation)
             self.generation = generation
 
     def invalidate(self) -> None:
