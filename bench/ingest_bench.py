@@ -2,7 +2,7 @@
 
     python -m bench.ingest_bench [--pages 1000] [--per-file 50] [--chars 1500]
                                  [--backend torch|onnx-fp32|onnx-bf16|onnx-int8]
-                                 [--rounds 1] [--no-write]
+                                 [--rounds 1] [--embed-batch 512] [--no-write]
 
 Generates a corpus of multi-page PDFs with fpdf2 in a temporary folder (sentences from a
 made-up handbook vocabulary, about --chars characters a page), ingests it into a fresh data
@@ -10,7 +10,10 @@ dir with ``ingest_paths`` as the CLI does (loader worker process, chunking, embe
 Chroma, BM25), and embeds the very same chunk texts with the bare embedder, by the same
 call (with the chunks' token vectors where the pipeline keeps them for late interaction;
 half before the pipeline runs, half after, so that a change in the load of shared cores
-weighs on both sides alike). The overhead is the pipeline's wall time over the bare embedding's;
+weighs on both sides alike). The pipeline embeds and writes files together, about
+``--embed-batch`` chunks at a time (``IngestConfig.embed_batch``; 1 = each file alone, as
+before stop 31; ``--per-file 1`` makes a folder of one-page files).
+The overhead is the pipeline's wall time over the bare embedding's;
 ``--rounds N`` measures N times in one process and reports the median round. A
 breakdown shows where the time goes (embedding inside the pipeline, Chroma writes, the BM25
 rebuild, and everything else: PDF extraction in the worker, chunking, hashing, IPC).
@@ -22,6 +25,7 @@ RSS sampled from the loader worker. Writes its section of BENCHMARKS.md unless -
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import resource
 import tempfile
@@ -34,6 +38,7 @@ from typing import Any
 
 from app.settings import load_settings
 from bench.common import machine, write_section
+from ingest.config import IngestConfig
 
 TOPICS = (
     "annual leave", "sick leave", "remote work", "travel expenses", "overtime", "parental leave",
@@ -189,7 +194,9 @@ class Round:
         return self.pipeline_s / self.bare_s
 
 
-def one_round(real: Any, corpus: Path, files: int, texts: list[str], data_dir: Path) -> Round:
+def one_round(
+    real: Any, corpus: Path, files: int, texts: list[str], data_dir: Path, embed_batch: int
+) -> Round:
     """Bare embedding of half the chunks, the ingest, then the other half (so a change in the
     load of shared cores weighs on both sides alike)."""
     from app.wiring import ingest_config, open_index
@@ -205,11 +212,12 @@ def one_round(real: Any, corpus: Path, files: int, texts: list[str], data_dir: P
     raw_s = timed(bare, texts[0::2])
     embedder = TimedEmbedder(real)
     index = open_index(settings, embedder=embedder)
-    put = index.store.put_document = Timed(index.store.put_document)
+    put = index.store.put_documents = Timed(index.store.put_documents)
     bm25 = index.sync_bm25 = Timed(index.sync_bm25)
     watcher = ChildMemory()
     started = time.perf_counter()
-    report = ingest_paths(index, [corpus], config=ingest_config(settings))
+    config = dataclasses.replace(ingest_config(settings), embed_batch=embed_batch)
+    report = ingest_paths(index, [corpus], config=config)
     pipeline_s = time.perf_counter() - started
     watcher.stop()
     assert report.ok and report.count("added") == files, report.summary()
@@ -248,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         "show the round with the median ratio (the host's drift between runs is larger "
         "than the figure's own spread)",
     )
+    parser.add_argument(
+        "--embed-batch",
+        type=int,
+        default=IngestConfig().embed_batch,
+        help="files are embedded and written together once they hold this many chunks "
+        "(1: each file alone)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -266,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         texts = [c.index_text for c in expected_chunks(corpus, settings)]
         rounds = []
         for n in range(max(1, args.rounds)):
-            rounds.append(one_round(real, corpus, files, texts, Path(tmp) / f"store-{n}"))
+            store = Path(tmp) / f"store-{n}"
+            rounds.append(one_round(real, corpus, files, texts, store, args.embed_batch))
             if args.rounds > 1:
                 print(f"round {n + 1}: pipeline / bare embedder {rounds[-1].ratio:.3f}")
 
@@ -287,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline / bare embedder", f"{r.ratio:.3f}", f"overhead {r.ratio - 1:+.1%} (target < +20%)"),
         ("  every round", spread, f"{len(rounds)} in this process; the median's row is shown"),
         ("non-embedding work / embedding", f"{added:.3f}", "within the pipeline run: immune to load drift"),
-        ("  embedding in the pipeline", f"{r.embed_s:.1f} s", f"{r.embed_calls} calls, one per file"),
-        ("  Chroma writes", f"{r.put_s:.1f} s", f"{r.puts} documents, with their token vectors"),
+        ("  embedding in the pipeline", f"{r.embed_s:.1f} s", f"{r.embed_calls} calls (files together, --embed-batch {args.embed_batch})"),
+        ("  Chroma writes", f"{r.put_s:.1f} s", f"{r.puts} writes of {files} documents, with their token vectors"),
         ("  BM25 rebuild + save", f"{r.bm25_s:.1f} s", ""),
         ("  the rest", f"{other_s:.1f} s", "PDF extraction (worker), chunking, hashing, IPC"),
         ("peak RSS, this process", f"{peak_self:.0f} MiB", "model, Chroma, BM25"),

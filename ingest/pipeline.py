@@ -6,9 +6,13 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
 
 1. take the writer lock; if the last writer died mid-write, repair the store first;
 2. per file: skip it when its content hash is already stored (unchanged); else load it in
-   the worker process (with a time limit), chunk and embed it, then write the new version
-   with its chunk count and delete the old version (Chroma is the source of truth). While
-   a file is embedded, the worker already reads the next one (reading writes nothing);
+   the worker process (with a time limit) and chunk it. Once the files chunked hold
+   ``IngestConfig.embed_batch`` chunks (or at the last file) they are embedded in one call
+   and written in one go: their new versions, each chunk with its document's chunk count,
+   then their old versions deleted (Chroma is the source of truth). A one-page memo alone
+   would be a call too small for the bulk embedder and a write to Chroma that costs about
+   30 ms whatever it holds (BENCHMARKS.md, "Ingest throughput", stop 31). While a file is
+   chunked or embedded, the worker already reads the next one (reading writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
    pointer swap: a failure leaves the previous index serving).
 
@@ -29,11 +33,12 @@ from tqdm import tqdm
 
 from ingest.chunking import chunk_pages
 from ingest.config import IngestConfig
-from ingest.dates import TEXT_HEAD, effective_date, supersedes
+from ingest.dates import TEXT_HEAD, EffectiveDate, effective_date, supersedes
 from ingest.errors import IngestError
 from ingest.loaders import loader_for, supported, unsupported_reason
 from ingest.worker import LoaderWorker
-from retrieval import Index
+from retrieval import Chunk, Index
+from retrieval.chroma_store import NewDocument
 from retrieval.files import sha256_file
 from retrieval.late_interaction import embed_for_store
 
@@ -113,9 +118,11 @@ def now_iso() -> str:
 
 
 class _StoreFailed(Exception):
-    def __init__(self, source: str, cause: BaseException) -> None:
+    """Writing ``sources`` (written together) to the store failed."""
+
+    def __init__(self, sources: list[str], cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
-        self.source = source
+        self.sources = sources
 
 
 def ingest_paths(
@@ -164,26 +171,26 @@ def _ingest_locked(
         report.repaired = store.recover()
     worker = LoaderWorker(config.file_timeout_s)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress)
-    done = 0
-    changed = False  # a date corrected writes no chunk but changes what BM25 holds
+    # in file order: each file's result, or the file chunked and waiting to be embedded
+    results: list[FileResult | _Chunked] = []
+    waiting: list[tuple[int, _Chunked]] = []  # those waiting, with their place in results
+    done = 0  # chunks written
     try:
         with store.writing():
             hashes: dict[Path, str] = {}  # of files read ahead
             for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 after = files[i + 1] if i + 1 < len(files) else None
-                result = _ingest_file(
-                    index, config, worker, path, source, added_by, effective, hashes, after
-                )
-                report.results.append(result)
-                done += result.chunks
-                changed = changed or result.status in ("added", "updated")
+                result = _chunk_file(index, config, worker, path, source, effective, hashes, after)
+                if isinstance(result, _Chunked):
+                    waiting.append((len(results), result))
+                results.append(result)
+                chunks = sum(len(f.chunks) for _, f in waiting)
+                if waiting and (chunks >= config.embed_batch or after is None):
+                    done += _embed_and_write(index, results, waiting, added_by)
+                    waiting.clear()
     except _StoreFailed as exc:
-        report.results.append(FileResult(exc.source, "failed", reason=f"store error: {exc}"))
-        report.results.extend(
-            FileResult(s, "failed", reason="not attempted: the store could not be written")
-            for _, s in files[len(report.results) :]
-        )
+        results = _after_store_failure(results, files, exc)
         report.errors.append(
             f"Writing to the store failed ({exc}); half-written documents are removed "
             "at the next start. Fix the cause (disk space?) and run the command again."
@@ -191,10 +198,36 @@ def _ingest_locked(
     finally:
         worker.close()
         bar.close()
-    error = sync_bm25(index, changed=changed or done > 0 or bool(report.repaired))
+    report.results = [r for r in results if isinstance(r, FileResult)]
+    # a date corrected writes no chunk but changes what BM25 holds
+    changed = any(r.status in ("added", "updated") for r in report.results)
+    error = sync_bm25(index, changed=changed or bool(report.repaired))
     if error:
         report.errors.append(error)
     return report
+
+
+NOT_ATTEMPTED = "not attempted: the store could not be written"
+
+
+def _after_store_failure(
+    results: list[FileResult | _Chunked], files: list[tuple[Path, str]], exc: _StoreFailed
+) -> list[FileResult | _Chunked]:
+    """Every file's result once the store failed writing ``exc.sources``: those failed
+    with the store's error, files written before keep their result, files chunked but not
+    written and files not reached are not attempted."""
+
+    def unwritten(r: _Chunked) -> FileResult:
+        why = f"store error: {exc}" if r.source in exc.sources else NOT_ATTEMPTED
+        return FileResult(r.source, "failed", reason=why)
+
+    out: list[FileResult | _Chunked] = [
+        unwritten(r) if isinstance(r, _Chunked) else r for r in results
+    ]
+    if not any(r.source in exc.sources for r in out):  # it failed in its own turn
+        out += [FileResult(s, "failed", reason=f"store error: {exc}") for s in exc.sources]
+    out += [FileResult(s, "failed", reason=NOT_ATTEMPTED) for _, s in files[len(out) :]]
+    return out
 
 
 def sync_bm25(index: Index, *, changed: bool, reuse: bool = True) -> str | None:
@@ -235,18 +268,30 @@ def _read_ahead(
     worker.submit(loader_for(path), path)
 
 
-def _ingest_file(
+@dataclass
+class _Chunked:
+    """A file read, dated and chunked, waiting for its embedding and its write."""
+
+    source: str
+    known: bool  # another version of it is stored
+    chunks: list[Chunk]
+    pages: int | None
+    dated: EffectiveDate
+    supersedes: list[str]
+
+
+def _chunk_file(
     index: Index,
     config: IngestConfig,
     worker: LoaderWorker,
     path: Path,
     source: str,
-    added_by: str | None,
     effective: date | None,
     hashes: dict[Path, str],
     after: tuple[Path, str] | None,
-) -> FileResult:
-    """One file, in its turn. ``after``: the next file, read ahead once this one is read;
+) -> FileResult | _Chunked:
+    """One file, in its turn, up to its chunks; or its result, when it is unchanged,
+    skipped or failed. ``after``: the next file, read ahead once this one is read;
     ``hashes``: the content hashes of files read ahead (this one's is taken from there)."""
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
@@ -290,35 +335,62 @@ def _ingest_file(
         )
         if not chunks:
             raise IngestError(f"{path.name}: no text found")
-        embeddings, tokens = embed_for_store(
-            index.embedder, [c.index_text for c in chunks], depth=index.config.rerank_depth
-        )
     except IngestError as exc:
         reason = str(exc).removeprefix(f"{source}: ").removeprefix(f"{path.name}: ")
         return FileResult(source, "failed", reason=reason)
     except OSError as exc:
         return FileResult(source, "failed", reason=f"cannot read the file ({exc.strerror or exc})")
-    try:
-        index.store.put_document(
-            chunks,
-            embeddings,
-            added_at=now_iso(),
-            added_by=added_by,
-            pages=len(pages) if pages[0].number is not None else None,
-            effective=dated.iso,
-            effective_origin=dated.origin,
-            supersedes=[s.to_text() for s in supersedes(head)],
-            tokens=tokens,
-        )
-    except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
-        raise _StoreFailed(source, exc) from exc
-    return FileResult(
+    return _Chunked(
         source,
-        "updated" if known else "added",
-        chunks=len(chunks),
-        effective=dated.iso,
-        effective_origin=dated.origin,
+        known=bool(known),
+        chunks=chunks,
+        pages=len(pages) if pages[0].number is not None else None,
+        dated=dated,
+        supersedes=[s.to_text() for s in supersedes(head)],
     )
+
+
+def _embed_and_write(
+    index: Index,
+    results: list[FileResult | _Chunked],
+    waiting: list[tuple[int, _Chunked]],
+    added_by: str | None,
+) -> int:
+    """Embed the chunks of the files ``waiting`` in one call and write them to the store
+    in one go, then put each file's result in its place in ``results``. Returns how many
+    chunks were written."""
+    texts = [c.index_text for _, f in waiting for c in f.chunks]
+    embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
+    docs, start = [], 0
+    for _, file in waiting:
+        end = start + len(file.chunks)
+        docs.append(
+            NewDocument(
+                file.chunks,
+                embeddings[start:end],
+                added_at=now_iso(),
+                added_by=added_by,
+                pages=file.pages,
+                effective=file.dated.iso,
+                effective_origin=file.dated.origin,
+                supersedes=file.supersedes,
+                tokens=None if tokens is None else tokens[start:end],
+            )
+        )
+        start = end
+    try:
+        index.store.put_documents(docs)
+    except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
+        raise _StoreFailed([f.source for _, f in waiting], exc) from exc
+    for n, file in waiting:
+        results[n] = FileResult(
+            file.source,
+            "updated" if file.known else "added",
+            chunks=len(file.chunks),
+            effective=file.dated.iso,
+            effective_origin=file.dated.origin,
+        )
+    return start
 
 
 def _dates_kept(
@@ -344,7 +416,7 @@ def _unchanged(index: Index, source: str, effective: date | None) -> FileResult:
     try:
         index.store.set_effective(source, effective.isoformat(), "given")
     except Exception as exc:
-        raise _StoreFailed(source, exc) from exc
+        raise _StoreFailed([source], exc) from exc
     return FileResult(
         source,
         "updated",

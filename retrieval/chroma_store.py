@@ -132,6 +132,45 @@ class DocumentInfo:
         return self.source
 
 
+@dataclass(frozen=True)
+class NewDocument:
+    """A document's new version, as ``ChromaStore.put_documents`` stores it: its chunks (one
+    source, one doc_id), their vectors and token vectors (``tokens``, or None), and what
+    every chunk of it records about the document."""
+
+    chunks: Sequence[Chunk]
+    embeddings: Sequence[Sequence[float]]
+    added_at: str
+    added_by: str | None = None
+    pages: int | None = None
+    effective: str | None = None
+    effective_origin: str | None = None
+    supersedes: Sequence[str] = ()
+    tokens: Sequence[Tokens] | None = None
+
+    def metadata(self) -> dict[str, str | int]:
+        """The document's fields, on each of its chunks; ``doc_chunks`` is how ``repair``
+        knows the version whole."""
+        extra: dict[str, str | int] = {"doc_chunks": len(self.chunks), "added_at": self.added_at}
+        if self.added_by:
+            extra["added_by"] = self.added_by
+        if self.pages is not None:
+            extra["doc_pages"] = self.pages
+        if self.effective:
+            extra["effective"] = self.effective
+            extra["effective_origin"] = self.effective_origin or "given"
+        if self.supersedes:
+            extra["supersedes"] = "\n".join(self.supersedes)
+        return extra
+
+
+def _any_source(sources: Sequence[str]) -> dict[str, Any]:
+    """A ``where`` matching chunks of any of ``sources``."""
+    if len(sources) == 1:
+        return {"source": sources[0]}
+    return {"source": {"$in": list(sources)}}
+
+
 class ChromaStore:
     """Chunks with their metadata and embeddings, in one Chroma collection."""
 
@@ -380,9 +419,11 @@ class ChromaStore:
         self,
         chunks: Sequence[Chunk],
         embeddings: Sequence[Sequence[float]],
-        extra: dict[str, str | int] | None = None,
+        extra: dict[str, str | int] | Sequence[dict[str, str | int]] | None = None,
     ) -> None:
-        """Upsert chunks; ``extra`` is merged into every chunk's metadata."""
+        """Upsert chunks; ``extra`` is merged into every chunk's metadata (one dict), or
+        into each chunk's own (one dict a chunk)."""
+        extras = [extra or {}] * len(chunks) if not isinstance(extra, Sequence) else extra
         col = self.collection()
         if col.count() == 0:
             self._record_embedder(col)
@@ -392,7 +433,7 @@ class ChromaStore:
                 col,
                 [c.id for c in part],
                 [c.text for c in part],
-                [{**c.metadata(), **(extra or {})} for c in part],
+                [{**c.metadata(), **x} for c, x in zip(part, extras[i : i + _BATCH], strict=True)],
                 [list(e) for e in embeddings[i : i + _BATCH]],
             )
         self.wrote()
@@ -431,31 +472,56 @@ class ChromaStore:
         supersedes: Sequence[str] = (),
         tokens: Sequence[Tokens] | None = None,
     ) -> int:
-        """Store one document's chunks (``tokens``: their token vectors, see ``put_tokens``), then
-        delete its older versions. All chunks must
-        share one source and doc_id. Returns how many old chunks were deleted.
+        """Store one document's chunks (``tokens``: their token vectors, see ``put_tokens``),
+        then delete its older versions. All chunks must share one source and doc_id.
+        Returns how many old chunks were deleted. ``put_documents`` for the details."""
+        return self.put_documents(
+            [
+                NewDocument(
+                    chunks,
+                    embeddings,
+                    added_at=added_at,
+                    added_by=added_by,
+                    pages=pages,
+                    effective=effective,
+                    effective_origin=effective_origin,
+                    supersedes=supersedes,
+                    tokens=tokens,
+                )
+            ]
+        )
 
-        The new version is written first, so the document stays searchable throughout; each
-        chunk records how many chunks the version has, which is how ``repair`` tells a
-        complete version from one cut short by a crash."""
-        if not chunks:
+    def put_documents(self, docs: Sequence[NewDocument]) -> int:
+        """Store new versions of documents, of different sources, with one write to Chroma
+        and one to the token store, then delete their older versions. Returns how many old
+        chunks were deleted.
+
+        The new versions are written first, so each document stays searchable throughout;
+        each chunk records how many chunks its version has, which is how ``repair`` tells a
+        complete version from one cut short by a crash, whatever else the write held.
+        Writing many small documents at once matters: each write to Chroma costs about
+        30 ms besides its chunks (BENCHMARKS.md, "Ingest throughput", stop 31)."""
+        if not docs:
+            return 0
+        if not all(d.chunks for d in docs):
             raise ValueError("a document needs at least one chunk")
-        source = chunks[0].source
-        extra: dict[str, str | int] = {"doc_chunks": len(chunks), "added_at": added_at}
-        if added_by:
-            extra["added_by"] = added_by
-        if pages is not None:
-            extra["doc_pages"] = pages
-        if effective:
-            extra["effective"] = effective
-            extra["effective_origin"] = effective_origin or "given"
-        if supersedes:
-            extra["supersedes"] = "\n".join(supersedes)
-        self.add(chunks, embeddings, extra)
-        self.put_tokens(chunks, tokens)
-        got = self.collection().get(where={"source": source}, include=[])
+        sources = [d.chunks[0].source for d in docs]
+        if len(set(sources)) < len(sources):
+            raise ValueError("one version of a source at a time")
+        chunks = [c for d in docs for c in d.chunks]
+        self.add(
+            chunks,
+            [e for d in docs for e in d.embeddings],
+            [x for d in docs for x in [d.metadata()] * len(d.chunks)],
+        )
+        if all(d.tokens is not None for d in docs):
+            self.put_tokens(chunks, [t for d in docs for t in d.tokens or ()])
+        else:
+            for d in docs:
+                self.put_tokens(d.chunks, d.tokens)
         new_ids = {c.id for c in chunks}
-        # every other chunk of this source: older versions, and chunks of this version
+        got = self.collection().get(where=_any_source(sources), include=[])
+        # every other chunk of these sources: older versions, and chunks of these versions
         # indexed differently before (without title and headings)
         old = [cid for cid in got["ids"] if cid not in new_ids]
         self.delete_ids(old)

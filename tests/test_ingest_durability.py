@@ -22,6 +22,7 @@ from app.settings import REPO_ROOT, SAMPLE_DOCS_DIR
 from app.wiring import open_index, retrieval_config
 from ingest import ingest_paths, list_documents, rebuild
 from ingest.chunking import chunk_pages
+from ingest.config import IngestConfig
 from ingest.loaders import load
 from retrieval.bm25_index import BM25Index
 from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL
@@ -362,8 +363,9 @@ def test_running_reader_sees_cli_updates_and_deletes(tmp_path, embedder, capsys)
 
 
 # ---- the store fails mid-run -----------------------------------------------------------------------
+@pytest.mark.parametrize("together", [False, True], ids=["each-file-alone", "files-together"])
 def test_store_failure_stops_the_run_and_the_next_start_cleans_up(
-    empty_index, docs_folder, embedder
+    empty_index, docs_folder, embedder, together
 ):
     (docs_folder / "zz_canteen.txt").write_text("The canteen opens at 11:30.\n")
     leave = [f"Rule {i}: leave requests of type {i} need {i} days' notice." for i in range(60)]
@@ -374,25 +376,33 @@ def test_store_failure_stops_the_run_and_the_next_start_cleans_up(
 
     def add_then_fail(chunks, embeddings, extra=None):
         calls.append(chunks[0].source)
-        if len(calls) == 2:  # the disk fills up while the second document is written
-            real_add(chunks[:1], embeddings[:1], extra)
+        # the disk fills up while the second document is written: after its first chunk
+        fail_at = next((n + 1 for n, c in enumerate(chunks) if c.source == "vacation.txt"), 0)
+        if fail_at:
+            real_add(chunks[:fail_at], embeddings[:fail_at], extra[:fail_at])
             raise OSError(errno.ENOSPC, "database or disk is full")
         real_add(chunks, embeddings, extra)
 
     store.add = add_then_fail
-    report = ingest_paths(empty_index, [docs_folder])
-    assert [(r.source, r.status) for r in report.results] == [
-        ("laptop.md", "added"),
+    config = IngestConfig(embed_batch=512 if together else 1)
+    report = ingest_paths(empty_index, [docs_folder], config=config)
+    got = [(r.source, r.status) for r in report.results]
+    assert got == [("laptop.md", "failed" if together else "added")] + [
         ("vacation.txt", "failed"),
         ("zz_canteen.txt", "failed"),
     ]
     assert "store error: OSError" in report.results[1].reason
-    assert report.results[2].reason == "not attempted: the store could not be written"
+    # written together, the three failed together; else the last was never tried
+    assert (
+        "store error: OSError" if together else "not attempted: the store could not be written"
+    ) in report.results[2].reason
+    assert calls == (["laptop.md"] if together else ["laptop.md", "vacation.txt"])
     assert "run the command again" in report.errors[0]
     assert (empty_index.config.data_dir / DIRTY).exists()
 
     del store.add
     reopened = open_index(make_settings(empty_index.config.data_dir), embedder=embedder)
+    # laptop.md was whole before the failure, in both cases; vacation.txt's chunk is gone
     assert [d.source for d in list_documents(reopened)] == ["laptop.md"]
     assert ingest_paths(reopened, [docs_folder]).ok
     assert len(list_documents(reopened)) == 3 and reopened.store.verify() == []

@@ -1,17 +1,22 @@
 """Ingest reads the next file in the worker while it embeds the current one, and a file
-read ahead is collected, dropped or timed out exactly as one read in its turn."""
+read ahead is collected, dropped or timed out exactly as one read in its turn. Small files
+are embedded together, each chunk keeping its own vector."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.wiring import ingest_config
 from ingest import ingest_paths
+from ingest.chunking import chunk_pages
 from ingest.errors import IngestError
-from ingest.loaders import LOADERS, Page
+from ingest.loaders import LOADERS, Page, load
+from ingest.pipeline import file_hash
 from ingest.worker import LoaderWorker
 from tests.conftest import make_settings
 from tests.test_ingest_hostile import load_slowly
@@ -54,13 +59,74 @@ def test_the_next_file_is_read_while_this_one_is_embedded(tmp_path, embedder, mo
     settings = make_settings(tmp_path / "store")
     watching = WatchingEmbedder(embedder, docs / "b.mark")
     index = open_index(settings, embedder=watching)
+    each_alone = dataclasses.replace(ingest_config(settings), embed_batch=1)
 
-    report = ingest_paths(index, [docs], config=ingest_config(settings))
+    report = ingest_paths(index, [docs], config=each_alone)
 
     assert report.ok and report.count("added") == 2, report.summary()
     # without reading ahead, b.mark is read only after a.mark's embedding returns
     assert watching.seen == [True]
     assert index.store.count() == 2
+
+
+class RecordingEmbedder:
+    """Wraps the real embedder; records each call's size and the vector given each text."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.signature = inner.name, inner.signature
+        self.calls: list[int] = []
+        self.given: dict[str, list[float]] = {}
+
+    def embed(self, texts):
+        vectors = self.inner.embed(texts)
+        self.calls.append(len(texts))
+        self.given.update(zip(texts, vectors, strict=True))
+        return vectors
+
+
+@pytest.mark.parametrize("batch, calls", [(512, [15]), (6, [10, 5]), (1, [5, 5, 5])])
+def test_small_files_are_embedded_and_written_together(tmp_path, embedder, batch, calls):
+    from app.wiring import open_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for topic in ("parking", "canteen", "travel"):
+        rules = [f"Rule {i} on {topic}: {topic} request {i} needs {i} days." for i in range(24)]
+        (docs / f"{topic}.txt").write_text("\n\n".join(rules))
+    settings = make_settings(tmp_path / "store", chunk_size=300, chunk_overlap=0)
+    recording = RecordingEmbedder(embedder)
+    index = open_index(settings, embedder=recording)
+    config = dataclasses.replace(ingest_config(settings), embed_batch=batch)
+
+    report = ingest_paths(index, [docs], config=config)
+
+    assert [(r.source, r.status, r.chunks) for r in report.results] == [
+        ("canteen.txt", "added", 5),
+        ("parking.txt", "added", 5),
+        ("travel.txt", "added", 5),
+    ], report.summary()
+    assert recording.calls == calls
+    stored = index.store.collection().get(include=["embeddings"])
+    vectors = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+    for path in sorted(docs.iterdir()):
+        doc_id = index.store.doc_ids_of(path.name).pop()
+        chunks = chunk_pages(load(path), source=path.name, doc_id=doc_id, size=300, overlap=0)
+        for c in chunks:  # the vector made of this chunk's own text, not a neighbour's
+            np.testing.assert_allclose(vectors[c.id], recording.given[c.index_text], atol=1e-6)
+
+    # two of them changed: written together, each loses its old version and only that
+    for topic in ("canteen", "travel"):
+        (docs / f"{topic}.txt").write_text(f"Rule 1 on {topic}: ask the office.")
+    again = ingest_paths(index, [docs], config=config)
+    assert [(r.source, r.status) for r in again.results] == [
+        ("canteen.txt", "updated"),
+        ("parking.txt", "unchanged"),
+        ("travel.txt", "updated"),
+    ], again.summary()
+    for path in sorted(docs.iterdir()):
+        assert index.store.doc_ids_of(path.name) == {file_hash(path)}
+    assert index.store.count() == 5 + 1 + 1 and index.store.verify() == []
 
 
 def test_a_worker_collects_what_it_read_ahead_and_drops_what_nobody_asks_for(tmp_path):
