@@ -177,11 +177,11 @@ def _ingest_locked(
     done = 0  # chunks written
     try:
         with store.writing():
-            hashes: dict[Path, str] = {}  # of files read ahead
+            ahead: dict[Path, _Seen] = {}  # files read ahead: what was found of them
             for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 after = files[i + 1] if i + 1 < len(files) else None
-                result = _chunk_file(index, config, worker, path, source, effective, hashes, after)
+                result = _chunk_file(index, config, worker, path, source, effective, ahead, after)
                 if isinstance(result, _Chunked):
                     waiting.append((len(results), result))
                 results.append(result)
@@ -251,21 +251,30 @@ def _read_ahead(
     worker: LoaderWorker,
     path: Path,
     source: str,
-    hashes: dict[Path, str],
+    ahead: dict[Path, _Seen],
 ) -> None:
     """Start reading the next file in the worker while this one is embedded, when it is
     one that will be read: the worker's core would sit idle otherwise. Only reads; a file
-    that turns out otherwise is dealt with in its turn."""
+    that turns out otherwise is dealt with in its turn. What it found (the file's hash, the
+    versions stored) goes in ``ahead``: nothing else writes that source before its turn."""
     try:
         size = path.stat().st_size
         if not supported(path) or size == 0 or size > config.max_file_mb * 1e6:
             return
-        hashes[path] = doc_id = file_hash(path)
-        if index.store.doc_ids_of(source) == {doc_id} and index.store.has_context(source):
+        seen = ahead[path] = _Seen(file_hash(path), index.store.doc_ids_of(source))
+        if seen.known == {seen.doc_id} and index.store.has_context(source):
             return  # unchanged: nothing to read
     except Exception:  # only a head start: the file's own turn meets and reports any error
         return
     worker.submit(loader_for(path), path)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A file's content hash and the doc_ids of the versions of its source stored."""
+
+    doc_id: str
+    known: set[str]
 
 
 @dataclass
@@ -287,12 +296,12 @@ def _chunk_file(
     path: Path,
     source: str,
     effective: date | None,
-    hashes: dict[Path, str],
+    ahead: dict[Path, _Seen],
     after: tuple[Path, str] | None,
 ) -> FileResult | _Chunked:
     """One file, in its turn, up to its chunks; or its result, when it is unchanged,
     skipped or failed. ``after``: the next file, read ahead once this one is read;
-    ``hashes``: the content hashes of files read ahead (this one's is taken from there)."""
+    ``ahead``: what reading ahead found of files (this one's is taken from there)."""
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
     try:
@@ -306,8 +315,8 @@ def _chunk_file(
                 reason=f"the file is {size / 1e6:.1f} MB, above the {config.max_file_mb:g} MB "
                 "limit (setting max_file_mb)",
             )
-        doc_id = hashes.pop(path, None) or file_hash(path)
-        known = index.store.doc_ids_of(source)
+        seen = ahead.pop(path, None) or _Seen(file_hash(path), index.store.doc_ids_of(source))
+        doc_id, known = seen.doc_id, seen.known
         added: date | None = None
         if known == {doc_id}:
             if index.store.has_context(source):
@@ -317,7 +326,7 @@ def _chunk_file(
             effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
         if after is not None:
-            _read_ahead(index, config, worker, *after, hashes)
+            _read_ahead(index, config, worker, *after, ahead)
         head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
         dated = effective_date(
             source=source,

@@ -98,6 +98,9 @@ def test_small_files_are_embedded_and_written_together(tmp_path, embedder, batch
     recording = RecordingEmbedder(embedder)
     index = open_index(settings, embedder=recording)
     config = dataclasses.replace(ingest_config(settings), embed_batch=batch)
+    lookups = []
+    real_lookup = index.store.doc_ids_of
+    index.store.doc_ids_of = lambda source: lookups.append(source) or real_lookup(source)
 
     report = ingest_paths(index, [docs], config=config)
 
@@ -107,6 +110,8 @@ def test_small_files_are_embedded_and_written_together(tmp_path, embedder, batch
         ("travel.txt", "added", 5),
     ], report.summary()
     assert recording.calls == calls
+    # each file's stored versions are asked for once: read ahead, or in its turn (the first)
+    assert sorted(lookups) == ["canteen.txt", "parking.txt", "travel.txt"]
     stored = index.store.collection().get(include=["embeddings"])
     vectors = dict(zip(stored["ids"], stored["embeddings"], strict=True))
     for path in sorted(docs.iterdir()):
