@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="Seconds one file may take to load and extract; a slower file is "
         "stopped (its reader process is killed) and reported as failed.",
     )
+    ingest_batch_chunks: int = Field(
+        512,
+        ge=1,
+        description="Files are embedded in one call and written to the store in one go once "
+        "they hold this many chunks (1 = each file alone). Larger batches hold more token "
+        "vectors in memory while they wait, about 0.3 MB a chunk.",
+    )
 
     # retrieval
     embedding_model: str = Field(

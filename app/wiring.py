@@ -51,6 +51,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         chunk_overlap=settings.chunk_overlap,
         max_file_mb=settings.max_file_mb,
         file_timeout_s=settings.file_timeout_s,
+        embed_batch=settings.ingest_batch_chunks,
     )
 
 

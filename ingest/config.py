@@ -13,6 +13,7 @@ class IngestConfig:
     file_timeout_s: float = 120.0  # one file's reader process is killed after this
     # files are embedded in one call and written in one go once they hold this many chunks
     # (1: each file alone); 512 chunks' token vectors take about 150 MB while they wait
+    # (the app's setting ingest_batch_chunks)
     embed_batch: int = 512
 
     def __post_init__(self) -> None:

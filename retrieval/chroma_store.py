@@ -500,7 +500,7 @@ class ChromaStore:
         each chunk records how many chunks its version has, which is how ``repair`` tells a
         complete version from one cut short by a crash, whatever else the write held.
         Writing many small documents at once matters: each write to Chroma costs about
-        30 ms besides its chunks (BENCHMARKS.md, "Ingest throughput", stop 31)."""
+        30 ms besides its chunks (BENCHMARKS.md, "Stop 31")."""
         if not docs:
             return 0
         if not all(d.chunks for d in docs):
