@@ -4,7 +4,6 @@ are embedded together, each chunk keeping its own vector."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -56,12 +55,11 @@ def test_the_next_file_is_read_while_this_one_is_embedded(tmp_path, embedder, mo
     docs.mkdir()
     (docs / "a.mark").write_text("The first policy: parking costs EUR 35 a month.")
     (docs / "b.mark").write_text("The second policy: bicycles park for free.")
-    settings = make_settings(tmp_path / "store")
+    settings = make_settings(tmp_path / "store", ingest_batch_chunks=1)  # each file alone
     watching = WatchingEmbedder(embedder, docs / "b.mark")
     index = open_index(settings, embedder=watching)
-    each_alone = dataclasses.replace(ingest_config(settings), embed_batch=1)
 
-    report = ingest_paths(index, [docs], config=each_alone)
+    report = ingest_paths(index, [docs], config=ingest_config(settings))
 
     assert report.ok and report.count("added") == 2, report.summary()
     # without reading ahead, b.mark is read only after a.mark's embedding returns
@@ -94,10 +92,12 @@ def test_small_files_are_embedded_and_written_together(tmp_path, embedder, batch
     for topic in ("parking", "canteen", "travel"):
         rules = [f"Rule {i} on {topic}: {topic} request {i} needs {i} days." for i in range(24)]
         (docs / f"{topic}.txt").write_text("\n\n".join(rules))
-    settings = make_settings(tmp_path / "store", chunk_size=300, chunk_overlap=0)
+    settings = make_settings(
+        tmp_path / "store", chunk_size=300, chunk_overlap=0, ingest_batch_chunks=batch
+    )
     recording = RecordingEmbedder(embedder)
     index = open_index(settings, embedder=recording)
-    config = dataclasses.replace(ingest_config(settings), embed_batch=batch)
+    config = ingest_config(settings)
     lookups = []
     real_lookup = index.store.doc_ids_of
     index.store.doc_ids_of = lambda source: lookups.append(source) or real_lookup(source)
