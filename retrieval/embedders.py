@@ -58,8 +58,10 @@ class BulkEmbedder:
     than ``bulk_from`` texts (a question), and the engine ``load_bulk`` makes for the rest.
 
     The bulk engine is loaded in a background thread once long calls have brought
-    ``load_after`` texts; until it is ready they go to ``small`` too, so no call waits for
-    it to load and a small job never loads it. Before it is trusted it must agree with
+    ``load_after`` texts; until it is ready shorter calls go to ``small``, so they never
+    wait for it and a small job never loads it. A call of ``load_after`` texts or more
+    waits for it (under a second): ingest embeds several files in one call, and the first
+    such call would otherwise run wholly on ``small``. Before it is trusted it must agree with
     ``small`` on probe sentences (cosine >= ``MIN_BULK_COSINE``); if it does not, does not
     load or later fails a call, ``small`` does all the work from then on and the log says
     why."""
@@ -147,7 +149,9 @@ class BulkEmbedder:
             return getattr(self.small, method)(texts)
         self._long_texts += len(texts)
         if self._long_texts >= self.load_after:
-            self.start_loading()
+            loader = self.start_loading()
+            if len(texts) >= self.load_after:  # earns the load back alone: worth the wait
+                loader.join()
         bulk = self._bulk
         run = getattr(bulk, method, None)
         if bulk is None or bulk is self.small or run is None:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -306,6 +307,30 @@ def test_an_error_on_an_openvino_thread_reaches_the_caller_and_the_process_ends_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "raised: pooling broke" in done.stdout and "after: 40" in done.stdout
+
+
+def test_a_call_long_enough_to_earn_the_load_waits_for_the_bulk_engine(onnx_cache):
+    from retrieval.embedders import BulkEmbedder
+
+    small = make_embedder(MODEL, "onnx", onnx_cache, bulk_bf16=False)
+    used: list[int] = []
+
+    class SlowToLoad:  # OpenVINO compiles for about half a second
+        name, signature = MODEL, f"{MODEL}|openvino|bf16"
+
+        def __init__(self) -> None:
+            time.sleep(1.0)
+
+        def embed(self, texts):
+            used.append(len(texts))
+            return small.embed(texts)
+
+    split = BulkEmbedder(small, SlowToLoad, bulk_from=4, load_after=len(CHUNKS))
+    split.embed(CHUNKS[:10])
+    split.embed(CHUNKS[:10])  # brings load_after: loading starts, this short call goes on
+    assert split._loader is not None and split._bulk is None and used == []
+    split.embed(CHUNKS)  # as long as load_after: waits, and the bulk engine embeds it
+    assert used[-1] == len(CHUNKS) and isinstance(split._bulk, SlowToLoad)
 
 
 def test_bulk_engine_that_disagrees_or_fails_is_not_used(onnx_cache, caplog):
