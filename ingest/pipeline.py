@@ -11,8 +11,8 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
    and written in one go: their new versions, each chunk with its document's chunk count,
    then their old versions deleted (Chroma is the source of truth). A one-page memo alone
    would be a call too small for the bulk embedder and a write to Chroma that costs about
-   30 ms whatever it holds (BENCHMARKS.md, "Stop 31"). While a file is
-   chunked or embedded, the worker already reads the next one (reading writes nothing);
+   30 ms whatever it holds (BENCHMARKS.md, "Stop 31"). While a file is chunked or
+   embedded, the worker already reads the next one (reading writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
    pointer swap: a failure leaves the previous index serving).
 
