@@ -97,7 +97,7 @@ class BulkEmbedder:
     @property
     def bulk(self) -> Embedder:
         """The engine for long calls, waiting for it to load (``small`` when the bulk one
-        failed its check). ``embed`` does not wait; benchmarks and tests do."""
+        failed its check). ``embed`` waits only in a call of ``load_after`` texts or more."""
         self.start_loading().join()
         assert self._bulk is not None
         return self._bulk
