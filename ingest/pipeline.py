@@ -187,8 +187,10 @@ def _ingest_locked(
                 results.append(result)
                 chunks = sum(len(f.chunks) for _, f in waiting)
                 if waiting and (chunks >= config.embed_batch or after is None):
+                    bar.set_postfix_str(f"embedding {chunks} chunks | {done} chunks")
                     done += _embed_and_write(index, results, waiting, added_by)
                     waiting.clear()
+                    bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
     except _StoreFailed as exc:
         results = _after_store_failure(results, files, exc)
         report.errors.append(
