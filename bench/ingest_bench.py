@@ -25,7 +25,6 @@ RSS sampled from the loader worker. Writes its section of BENCHMARKS.md unless -
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import resource
 import tempfile
@@ -203,7 +202,7 @@ def one_round(
     from ingest import ingest_paths, list_documents
     from retrieval.late_interaction import embed_for_store
 
-    settings = load_settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir, ingest_batch_chunks=embed_batch)
 
     # the call the pipeline makes: with the chunks' token vectors where it keeps them
     def bare(part: list[str]) -> object:
@@ -216,8 +215,7 @@ def one_round(
     bm25 = index.sync_bm25 = Timed(index.sync_bm25)
     watcher = ChildMemory()
     started = time.perf_counter()
-    config = dataclasses.replace(ingest_config(settings), embed_batch=embed_batch)
-    report = ingest_paths(index, [corpus], config=config)
+    report = ingest_paths(index, [corpus], config=ingest_config(settings))
     pipeline_s = time.perf_counter() - started
     watcher.stop()
     assert report.ok and report.count("added") == files, report.summary()

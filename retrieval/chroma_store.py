@@ -459,42 +459,10 @@ class ChromaStore:
         if tokens is not None:
             self.tokens.put(zip((c.id for c in chunks), tokens, strict=True))
 
-    def put_document(
-        self,
-        chunks: Sequence[Chunk],
-        embeddings: Sequence[Sequence[float]],
-        *,
-        added_at: str,
-        added_by: str | None = None,
-        pages: int | None = None,
-        effective: str | None = None,
-        effective_origin: str | None = None,
-        supersedes: Sequence[str] = (),
-        tokens: Sequence[Tokens] | None = None,
-    ) -> int:
-        """Store one document's chunks (``tokens``: their token vectors, see ``put_tokens``),
-        then delete its older versions. All chunks must share one source and doc_id.
-        Returns how many old chunks were deleted. ``put_documents`` for the details."""
-        return self.put_documents(
-            [
-                NewDocument(
-                    chunks,
-                    embeddings,
-                    added_at=added_at,
-                    added_by=added_by,
-                    pages=pages,
-                    effective=effective,
-                    effective_origin=effective_origin,
-                    supersedes=supersedes,
-                    tokens=tokens,
-                )
-            ]
-        )
-
     def put_documents(self, docs: Sequence[NewDocument]) -> int:
-        """Store new versions of documents, of different sources, with one write to Chroma
-        and one to the token store, then delete their older versions. Returns how many old
-        chunks were deleted.
+        """Store new versions of documents of different sources, with one write to Chroma
+        and one to the token store (``NewDocument.tokens``, see ``put_tokens``), then
+        delete their older versions. Returns how many old chunks were deleted.
 
         The new versions are written first, so each document stays searchable throughout;
         each chunk records how many chunks its version has, which is how ``repair`` tells a
@@ -514,11 +482,10 @@ class ChromaStore:
             [e for d in docs for e in d.embeddings],
             [x for d in docs for x in [d.metadata()] * len(d.chunks)],
         )
-        if all(d.tokens is not None for d in docs):
-            self.put_tokens(chunks, [t for d in docs for t in d.tokens or ()])
-        else:
-            for d in docs:
-                self.put_tokens(d.chunks, d.tokens)
+        kept = [d for d in docs if d.tokens is not None]  # one commit for all of them
+        if kept:
+            chunks_kept = [c for d in kept for c in d.chunks]
+            self.put_tokens(chunks_kept, [t for d in kept for t in d.tokens or ()])
         new_ids = {c.id for c in chunks}
         got = self.collection().get(where=_any_source(sources), include=[])
         # every other chunk of these sources: older versions, and chunks of these versions

@@ -193,17 +193,22 @@ def test_fuse_hybrid_at_equal_weight_is_plain_rrf():
 
 def test_a_document_stored_without_context_is_indexed_again(empty_index, tmp_path):
     from ingest.pipeline import file_hash, now_iso
+    from retrieval.chroma_store import NewDocument
     from retrieval.types import Chunk
 
     doc = tmp_path / "rules.md"
     doc.write_text("# Canteen rules\n\n## Opening hours\n\nIt opens at noon on weekdays.\n")
     old = Chunk(doc.read_text(), "rules.md", None, file_hash(doc))  # as stored before titles
-    empty_index.store.put_document(
-        [old],
-        empty_index.embedder.embed([old.text]),
-        added_at=now_iso(),
-        effective="2026-03-01",
-        effective_origin="given",
+    empty_index.store.put_documents(
+        [
+            NewDocument(
+                [old],
+                empty_index.embedder.embed([old.text]),
+                added_at=now_iso(),
+                effective="2026-03-01",
+                effective_origin="given",
+            )
+        ]
     )
     assert not empty_index.store.has_context("rules.md")
     report = ingest_paths(empty_index, [doc])

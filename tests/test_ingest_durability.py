@@ -25,7 +25,7 @@ from ingest.chunking import chunk_pages
 from ingest.config import IngestConfig
 from ingest.loaders import load
 from retrieval.bm25_index import BM25Index
-from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL
+from retrieval.chroma_store import DIRTY, REBUILD_JOURNAL, NewDocument
 from retrieval.types import Chunk
 from retrieval.writer_lock import writer_lock
 from tests.conftest import make_settings, module_env, run_module
@@ -187,7 +187,9 @@ def test_half_written_document_is_removed_at_the_next_open(empty_index, embedder
     settings = make_settings(empty_index.config.data_dir)
     chunks = [Chunk(f"Clause {i} of the tenancy rules.", "lease.txt", None, "d1") for i in range(5)]
     whole = [Chunk("The office closes at 18:00.", "hours.txt", None, "d2")]
-    empty_index.store.put_document(whole, embedder.embed([whole[0].text]), added_at="2026")
+    empty_index.store.put_documents(
+        [NewDocument(whole, embedder.embed([whole[0].text]), added_at="2026")]
+    )
     with pytest.raises(RuntimeError):
         with empty_index.store.writing():
             # what a process killed between two batches leaves: 2 of 5 chunks
