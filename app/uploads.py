@@ -170,66 +170,101 @@ def ingest_uploads(
     on_result: Callable[[FileResult], None] | None = None,
     effective: date | None = None,
 ) -> IngestReport:
-    """Check, keep and ingest each upload, one at a time; returns an ``IngestReport`` with
-    one result per upload (refused ones as "failed" with the reason). ``on_result`` is
-    called after each file, for a progress line. ``effective``: the date the files take
-    effect (else each file's own: see ``ingest.dates``). A running ingest that holds the writer
-    lock longer than ``lock_timeout`` raises ``StoreError``; files done before it stay."""
+    """Check and keep each upload, then ingest the accepted ones in one run (one lock, their
+    chunks embedded and written together, one BM25 update); returns an ``IngestReport`` with
+    one result per upload, in their order (refused ones as "failed" with the reason).
+    ``on_result`` is called with each file's result as it is settled, for a progress line.
+    ``effective``: the date the files take effect (else each file's own: see
+    ``ingest.dates``). A running ingest that holds the writer lock longer than
+    ``lock_timeout`` raises ``StoreError``; uploads already done stay. Two uploads of one
+    name are ingested one after the other, so the later one is the version kept."""
     from ingest import FileResult, IngestReport
 
-    report = IngestReport()
+    results: list[FileResult | None] = []
+    rounds: list[dict[str, tuple[int, bytes]]] = []  # each: source -> (place, content)
     for upload in uploads:
         try:
             source = check_upload(upload.name, len(upload.data), settings)
         except UploadRefused as exc:
-            result = FileResult(exc.name, "failed", reason=f"refused: {exc.reason}")
-        else:
-            path = store_upload(settings.uploads_dir, upload.data, source, added_by=added_by)
-            try:
-                result = _ingest_one(
-                    index, settings, path, source, added_by, lock_timeout, effective
-                )
-            except BaseException:
-                _discard(path)
-                raise
-            if result.status in ("failed", "skipped"):
-                _discard(path)
-                result = FileResult(source, "failed", reason=result.reason)
-            else:  # the index holds this version now: older kept copies of it can go
-                for old, meta in stored_uploads(settings.uploads_dir).items():
-                    if meta.get("source") == source and old != path:
-                        _discard(old)
-        report.results.append(result)
-        if on_result is not None:
-            on_result(result)
+            results.append(FileResult(exc.name, "failed", reason=f"refused: {exc.reason}"))
+            if on_result is not None:
+                on_result(results[-1])
+            continue
+        batch = next((r for r in rounds if source not in r), None)
+        if batch is None:
+            batch = {}
+            rounds.append(batch)
+        batch[source] = (len(results), upload.data)
+        results.append(None)
+    report = IngestReport()
+    stored: set[Path] = set()  # kept files an earlier round ingested
+    for batch in rounds:
+        kept = {
+            source: (place, store_upload(settings.uploads_dir, data, source, added_by=added_by))
+            for source, (place, data) in batch.items()
+        }
+        try:
+            done = _ingest_round(
+                index, settings, kept, results, added_by, lock_timeout, effective, on_result
+            )
+        except BaseException:
+            for place, path in kept.values():  # what was not ingested is not kept
+                if results[place] is None and path not in stored:
+                    _discard(path)
+            raise
+        stored |= {path for _, path in kept.values()}
+        report.errors += done.errors
+        report.repaired += done.repaired
+    report.results = [r for r in results if r is not None]
     return report
 
 
 # ---- through ingest's front door ---------------------------------------------------------
 
 
-def _ingest_one(
+def _ingest_round(
     index: Index,
     settings: Settings,
-    path: Path,
-    source: str,
+    batch: dict[str, tuple[int, Path]],
+    results: list,
     added_by: str,
     lock_timeout: float,
-    effective: date | None = None,
-) -> FileResult:
+    effective: date | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> IngestReport:
+    """Ingest uploads of distinct names in one run; each result goes to its upload's place
+    in ``results``. A file ingest refused or failed is not kept; one it stored replaces
+    the kept copies of that name."""
     import ingest
     from app.wiring import ingest_config
 
+    def settled(result: FileResult) -> None:
+        place, path = batch[result.source]
+        if result.status in ("failed", "skipped"):
+            _discard(path)
+            result = ingest.FileResult(result.source, "failed", reason=result.reason)
+        else:  # the index holds this version now: older kept copies of it can go
+            for old, meta in stored_uploads(settings.uploads_dir).items():
+                if meta.get("source") == result.source and old != path:
+                    _discard(old)
+        results[place] = result
+        if on_result is not None:
+            on_result(result)
+
     report = ingest.ingest_paths(
         index,
-        [path],
+        [path for _, path in batch.values()],
         config=ingest_config(settings),
         lock_timeout=lock_timeout,
         added_by=added_by or None,
-        source_names={path: source},
+        source_names={path: source for source, (_, path) in batch.items()},
         effective=effective,
+        on_result=settled,
     )
-    return report.results[0]
+    for source, (place, _) in batch.items():
+        if results[place] is None:  # never reached: the run stopped before it
+            settled(ingest.FileResult(source, "failed", reason="not attempted"))
+    return report
 
 
 def remove_documents(

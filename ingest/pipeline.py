@@ -23,7 +23,8 @@ half-written ones were removed by the repair and are written again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ from retrieval import Chunk, Index
 from retrieval.chroma_store import NewDocument
 from retrieval.files import sha256_file
 from retrieval.late_interaction import embed_for_store
+
+log = logging.getLogger(__name__)
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -136,6 +139,7 @@ def ingest_paths(
     added_by: str | None = None,
     source_names: dict[Path, str] | None = None,
     effective: date | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders. ``effective``: the date every file given takes effect
     (else each file's own, see ``ingest.dates``; given to an unchanged file, it corrects
@@ -143,7 +147,9 @@ def ingest_paths(
     written; a file that fails is reported with its reason and the others go on. Another
     writer holding the lock longer than ``lock_timeout`` raises ``StoreError``;
     ``lock=False`` when the caller already holds ``index.writer``. ``config``: chunk sizes
-    and per-file limits (the defaults of ``IngestConfig`` when not given)."""
+    and per-file limits (the defaults of ``IngestConfig`` when not given). ``on_result``:
+    called with each file's result, in file order, as soon as it is settled (a file
+    waiting to be embedded with others is settled when they are written)."""
     config = config or IngestConfig()
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
@@ -151,7 +157,9 @@ def ingest_paths(
         raise IngestError(f"No such file or folder: {', '.join(missing)}")
     held = index.writer(lock_timeout) if lock else contextlib.nullcontext()
     with held:
-        return _ingest_locked(index, paths, config, progress, added_by, source_names, effective)
+        return _ingest_locked(
+            index, paths, config, progress, added_by, source_names, effective, on_result
+        )
 
 
 def _ingest_locked(
@@ -162,6 +170,7 @@ def _ingest_locked(
     added_by: str | None,
     source_names: dict[Path, str] | None,
     effective: date | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
     # the folder is listed once the lock is ours: a writer that waited sees today's files
     files = list(discover(paths, source_names))
@@ -175,6 +184,15 @@ def _ingest_locked(
     results: list[FileResult | _Chunked] = []
     waiting: list[tuple[int, _Chunked]] = []  # those waiting, with their place in results
     done = 0  # chunks written
+    told = 0  # results handed to on_result
+
+    def tell() -> None:
+        nonlocal told
+        while told < len(results) and isinstance(results[told], FileResult):
+            if on_result is not None:
+                on_result(results[told])  # type: ignore[arg-type]
+            told += 1
+
     try:
         with store.writing():
             ahead: dict[Path, _Seen] = {}  # files read ahead: what was found of them
@@ -191,12 +209,14 @@ def _ingest_locked(
                     done += _embed_and_write(index, results, waiting, added_by)
                     waiting.clear()
                     bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
+                tell()
     except _StoreFailed as exc:
         results = _after_store_failure(results, files, exc)
         report.errors.append(
             f"Writing to the store failed ({exc}); half-written documents are removed "
             "at the next start. Fix the cause (disk space?) and run the command again."
         )
+        tell()
     finally:
         worker.close()
         bar.close()
@@ -369,9 +389,20 @@ def _embed_and_write(
 ) -> int:
     """Embed the chunks of the files ``waiting`` in one call and write them to the store
     in one go, then put each file's result in its place in ``results``. Returns how many
-    chunks were written."""
+    chunks were written. When the embedder fails on the call, each file is embedded alone,
+    so that only a file it fails on again is reported failed, with the error."""
     texts = [c.index_text for _, f in waiting for c in f.chunks]
-    embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
+    try:
+        embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
+    except Exception as exc:  # the embedder's error: onnxruntime, OpenVINO, torch, memory
+        if len(waiting) > 1:
+            log.warning("embedding %d files together failed (%s); one at a time", len(waiting), exc)
+            return sum(_embed_and_write(index, results, [w], added_by) for w in waiting)
+        n, file = waiting[0]
+        log.exception("embedding %s failed", file.source)
+        why = f"its text could not be embedded ({type(exc).__name__}: {exc})"
+        results[n] = FileResult(file.source, "failed", reason=why)
+        return 0
     docs, start = [], 0
     for _, file in waiting:
         end = start + len(file.chunks)

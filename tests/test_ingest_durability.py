@@ -364,6 +364,46 @@ def test_running_reader_sees_cli_updates_and_deletes(tmp_path, embedder, capsys)
     assert hits and all(h["source"] != "canteen.txt" for h in hits)
 
 
+# ---- the embedder fails on one file -----------------------------------------------------------------
+class _FailsOn:
+    """The test embedder, failing on any call that holds ``marker``."""
+
+    def __init__(self, inner, marker: str) -> None:
+        self._inner, self._marker, self.calls = inner, marker, []
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def embed(self, texts):
+        self.calls.append(len(texts))
+        if any(self._marker in t for t in texts):
+            raise RuntimeError("the model ran out of memory")
+        return self._inner.embed(texts)
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["each-file-alone", "files-together"])
+def test_a_file_the_embedder_fails_on_is_reported_and_the_others_are_stored(
+    tmp_path, docs_folder, embedder, together
+):
+    (docs_folder / "poison.txt").write_text("Parking is free. XYZZY\n")
+    failing = _FailsOn(embedder, "XYZZY")
+    index = open_index(make_settings(tmp_path / "store"), embedder=failing)
+    config = IngestConfig(embed_batch=512 if together else 1)
+    report = ingest_paths(index, [docs_folder], config=config)
+    got = [(r.source, r.status) for r in report.results]
+    assert got == [("laptop.md", "added"), ("poison.txt", "failed"), ("vacation.txt", "added")]
+    assert report.results[1].reason == (
+        "its text could not be embedded (RuntimeError: the model ran out of memory)"
+    )
+    assert not report.errors  # the run went on
+    # together: one call for the three, then each file alone
+    assert failing.calls == ([3, 1, 1, 1] if together else [1, 1, 1])
+    assert [d.source for d in list_documents(index)] == ["laptop.md", "vacation.txt"]
+    assert index.store.verify() == []
+    hits = index.retriever(floor=-1).search("How many days of annual leave?", 1)
+    assert hits[0].source == "vacation.txt"  # BM25 knows the stored ones too
+
+
 # ---- the store fails mid-run -----------------------------------------------------------------------
 @pytest.mark.parametrize("together", [False, True], ids=["each-file-alone", "files-together"])
 def test_store_failure_stops_the_run_and_the_next_start_cleans_up(

@@ -232,6 +232,44 @@ def test_reupload_replaces_the_document_and_its_kept_file(services):
     assert [p.read_bytes() for p in kept] == [b"Lunch is at one o'clock."]
 
 
+def test_uploads_are_ingested_in_one_run_and_reported_in_their_order(services, monkeypatch):
+    """The files of one upload are embedded and written together (a folder of one-page
+    memos: BENCHMARKS.md, stop 31); one name uploaded twice is ingested twice, in order."""
+    store = services.index.store
+    writes: list[list[str]] = []
+    real = store.put_documents
+
+    def put_documents(docs):
+        writes.append([d.chunks[0].source for d in docs])
+        return real(docs)
+
+    monkeypatch.setattr(store, "put_documents", put_documents)
+    told = []
+    files = [
+        uploads.Upload("lunch.md", b"Lunch is at noon."),
+        uploads.Upload("tool.exe", b"MZ"),
+        uploads.Upload("gym.txt", b"The gym opens at 06:30."),
+        uploads.Upload("lunch.md", b"Lunch is at one o'clock."),
+    ]
+    report = uploads.ingest_uploads(services.index, services.settings, files, on_result=told.append)
+    got = [(r.source, r.status) for r in report.results]
+    assert got == [
+        ("lunch.md", "added"),
+        ("tool.exe", "failed"),
+        ("gym.txt", "added"),
+        ("lunch.md", "updated"),
+    ]
+    assert writes == [["lunch.md", "gym.txt"], ["lunch.md"]]
+    assert [(r.source, r.status) for r in told] == [got[1], got[0], got[2], got[3]]
+    kept = uploads.stored_uploads(services.settings.uploads_dir)
+    assert sorted((m["source"], p.read_bytes()) for p, m in kept.items()) == [
+        ("gym.txt", b"The gym opens at 06:30."),
+        ("lunch.md", b"Lunch is at one o'clock."),
+    ]
+    hit = services.index.retriever(floor=-1).search("When is lunch?", 1)[0]
+    assert hit.source == "lunch.md" and "one o'clock" in hit.text
+
+
 def test_single_sign_on_admin_by_email(services):
     """With [auth] in the secrets, an e-mail listed in admin_emails is admin; others are
     employees. (AppTest seeds st.user; the real login is Streamlit's OIDC flow.)"""
