@@ -111,16 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             lock_timeout=args.lock_timeout,
             added_by=args.added_by or f"command line ({_user()})",
             effective=effective,
+            on_result=_print_result,
         )
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    for r in report.results:
-        if r.status in ("failed", "skipped"):
-            print(f"{r.status}: {r.source}: {r.reason}", file=sys.stderr)
-        elif r.effective and r.status != "unchanged":
-            print(f"{r.status}: {r.source} ({r.chunks} chunks, {r.dated()})")
     for line in report.repaired:
         print(f"repaired: removed half-written {line}", file=sys.stderr)
     for error in report.errors:
@@ -128,6 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Ingested into {settings.data_dir}: {report.summary()}")
     _print_holdings(index)
     return 0 if report.ok else 1
+
+
+def _print_result(r) -> None:  # noqa: ANN001 - ingest's FileResult
+    """A file's line as soon as it is settled, above the progress bar (so a long run, or
+    one stopped midway, shows what is done)."""
+    from tqdm import tqdm
+
+    if r.status in ("failed", "skipped"):
+        tqdm.write(f"{r.status}: {r.source}: {r.reason}", file=sys.stderr)
+    elif r.effective and r.status != "unchanged":
+        tqdm.write(f"{r.status}: {r.source} ({r.chunks} chunks, {r.dated()})", file=sys.stdout)
 
 
 def _user() -> str:
