@@ -23,7 +23,13 @@ from pydantic_settings import (
 
 from app.errors import ConfigError
 from ingest.loaders import LOADERS
-from retrieval.config import DEFAULT_EMBEDDING_MODEL, RERANK_DEPTH, Fusion, RetrievalMode
+from retrieval.config import (
+    DEFAULT_EMBEDDING_MODEL,
+    RERANK_DEPTH,
+    RERANK_PAGE_WEIGHT,
+    Fusion,
+    RetrievalMode,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "store"
@@ -124,6 +130,14 @@ class Settings(BaseSettings):
         description="Hybrid retrieval re-scores its fused top this many by late interaction "
         "(each question word piece's best match in the chunk, from the chunks' token vectors "
         "kept at ingest; the onnx backend makes them); 0 = off.",
+    )
+    rerank_page_weight: float = Field(
+        RERANK_PAGE_WEIGHT,
+        ge=0.0,
+        le=1.0,
+        description="Late interaction compares each chunk with the question and also the "
+        "chunk's whole page (every chunk of the page its citation names), weighing the page "
+        "this much; 0 = the chunk alone.",
     )
     relevance_floor: float = Field(
         0.25,

@@ -42,6 +42,7 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
         dense_weight=settings.dense_weight,
         relevance_floor=settings.relevance_floor,
         rerank_depth=settings.rerank_depth,
+        rerank_page_weight=settings.rerank_page_weight,
     )
 
 

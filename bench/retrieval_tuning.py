@@ -76,6 +76,7 @@ class Config:
     maxsim_depth: int = 0  # > 0: the fused top this many re-scored by late interaction
     maxsim_weight: float = 0.65  # ... as (1 - w) x fused + w x MaxSim, each min-max normalised
     maxsim_idf: float = 0.0  # ... query pieces weighted by idf to this power (0.5: the product)
+    page_weight: float = 0.0  # ... each chunk's MaxSim mixed with its page's this much
     pair_weight: int = PAIR_WEIGHT  # BM25: how many times a word pair counts (0: words only)
 
 
@@ -175,6 +176,7 @@ class Prepared:
     sparse: list[list[tuple[str, float]]]
     max_cos: np.ndarray  # each query's best cosine over the corpus (the floor's input)
     where: dict[str, tuple]  # chunk id -> (source, page)
+    pages: dict[tuple, list[str]] | None = None  # (source, page) -> its chunk ids
     q_tokens: list[np.ndarray] | None = None  # each query's token vectors (late interaction)
     d_tokens: dict[str, np.ndarray] | None = None  # ... and its candidates'
     q_weights: list[np.ndarray | None] | None = None  # ... its pieces' idf_weights over the set
@@ -232,6 +234,9 @@ def prepare(qs: QASet, cfg: Config, cache: EmbeddingCache) -> Prepared:
         bm25.build(rows)
         sparse = [[(h.id, h.score) for h in bm25.search(i.question, depth)] for i in qs.items]
     p = Prepared(dense, sparse, scores.max(axis=1), {d.id: (d.source, d.page) for d in qs.docs})
+    p.pages = {}
+    for d in qs.docs:
+        p.pages.setdefault((d.source, d.page), []).append(d.id)
     if cfg.maxsim_depth:
         add_token_vectors(qs, p, cfg)
     return p
@@ -249,9 +254,8 @@ def add_token_vectors(qs: QASet, p: Prepared, cfg: Config) -> None:
 
     embedder = OnnxEmbedder(DEFAULT_EMBEDDING_MODEL, DEFAULT_DATA_DIR / "models" / "embeddings")
     plain = replace(cfg, maxsim_depth=0, page_agg=0.0)
-    wanted = sorted(
-        {d for n in range(len(qs.items)) for d in fuse(p, plain, n, "hybrid")[:MAXSIM_DEPTH]}
-    )
+    head = {d for n in range(len(qs.items)) for d in fuse(p, plain, n, "hybrid")[:MAXSIM_DEPTH]}
+    wanted = sorted(head.union(*(page_members(p, d) for d in head)))  # and their pages'
     by_id = {d.id: d for d in qs.docs}
 
     def text(d: Doc) -> str:
@@ -293,8 +297,17 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
             depth=cfg.maxsim_depth,
             weight=cfg.maxsim_weight,
             query_weights=idf_power(p.q_weights[q], cfg.maxsim_idf),
+            pages={d: page_members(p, d) for d, _ in fused[: cfg.maxsim_depth]},
+            page_weight=cfg.page_weight,
         )
     return [d for d, _ in fused]
+
+
+def page_members(p: Prepared, chunk: str) -> list[str]:
+    """The chunks of ``chunk``'s page, as ``HybridRetriever`` takes them (none past
+    ``late_interaction.PAGE_CHUNKS``: a long file without pages)."""
+    members = (p.pages or {}).get(p.where[chunk], [])
+    return members if 1 < len(members) <= late_interaction.PAGE_CHUNKS else []
 
 
 def idf_power(weights: np.ndarray | None, power: float) -> np.ndarray | None:
@@ -442,7 +455,13 @@ def maxsim_grid(base: Config) -> list[Config]:
 
 
 # the product's setup: the chosen fusion, then late interaction over the top 20 (stop 24)
-PRODUCT = replace(CHOSEN, maxsim_depth=MAXSIM_DEPTH, maxsim_weight=0.8, maxsim_idf=0.5)
+PRODUCT = replace(
+    CHOSEN,
+    maxsim_depth=MAXSIM_DEPTH,
+    maxsim_weight=0.8,
+    maxsim_idf=0.5,
+    page_weight=late_interaction.PAGE_WEIGHT,  # stop 32
+)
 
 
 def pairs_grid(base: Config = PRODUCT) -> list[Config]:

@@ -56,6 +56,7 @@ class Index:
             dense_weight=self.config.dense_weight,
             floor=self.config.relevance_floor if floor is None else floor,
             rerank_depth=self.config.rerank_depth,
+            page_weight=self.config.rerank_page_weight,
         )
 
     def writer(self, timeout: float = 30.0):  # noqa: ANN201 - a context manager

@@ -302,6 +302,7 @@ class BM25Index:
         self._checksum = ids_checksum([])
         self._loaded_pointer: str | None = None
         self._terms: _Terms | None = None  # what ``build`` tokenized, for ``save``
+        self._pages: tuple[list[_Doc], dict[tuple[str, int | None], tuple[str, ...]]] | None = None
 
     def empty_like(self) -> BM25Index:
         """A new, empty index over the same directory that scores as this one does."""
@@ -491,6 +492,18 @@ class BM25Index:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    def page_members(self, source: str, page: int | None) -> tuple[str, ...]:
+        """The ids of the indexed chunks of page ``page`` of ``source`` (of the whole file,
+        when it has no pages), in index order; made once per version of the index."""
+        docs, pages = self._docs, self._pages
+        if pages is None or pages[0] is not docs:
+            found: dict[tuple[str, int | None], list[str]] = {}
+            for d in docs:
+                found.setdefault((d.source, d.page), []).append(d.id)
+            pages = (docs, {key: tuple(ids) for key, ids in found.items()})
+            self._pages = pages
+        return pages[1].get((source, page), ())
 
     # ---- searching -----------------------------------------------------------------------
     def scores(self, query: str, *, pairs: bool = True) -> np.ndarray:

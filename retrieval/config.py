@@ -14,6 +14,9 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # hybrid: the fused top this many re-scored by late interaction (retrieval.late_interaction;
 # chosen on the dev and policies sets by bench.retrieval_tuning --maxsim; BENCHMARKS.md, stop 24)
 RERANK_DEPTH = 20
+# ... each chunk's token comparison mixed with its page's by this share (0: the chunk alone;
+# chosen on the dev and policies sets, SciFact unchanged; BENCHMARKS.md, stops 27 and 32)
+RERANK_PAGE_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RetrievalConfig:
     dense_weight: float = 0.5  # the dense side's share in fusion; 0.5 = both alike
     relevance_floor: float | None = 0.25  # minimum question-chunk cosine; None keeps all
     rerank_depth: int = RERANK_DEPTH  # hybrid: the fused top re-scored by late interaction
+    rerank_page_weight: float = RERANK_PAGE_WEIGHT  # ... each chunk with its page this much
 
     def __post_init__(self) -> None:
         if self.mode not in RETRIEVAL_MODES:

@@ -56,12 +56,14 @@ class HybridRetriever:
         floor: float | None = None,
         rerank_depth: int = 0,
         rerank_weight: float = late_interaction.WEIGHT,
+        page_weight: float = late_interaction.PAGE_WEIGHT,
     ) -> None:
         self.store = store
         self.live = bm25 if isinstance(bm25, LiveBM25) else LiveBM25(bm25.directory, bm25)
         self.mode, self.candidates, self.rrf_k, self.floor = mode, candidates, rrf_k, floor
         self.fusion, self.dense_weight = fusion, dense_weight
         self.rerank_depth, self.rerank_weight = rerank_depth, rerank_weight
+        self.page_weight = page_weight
         if mode != "dense":
             self.live.ensure(store)
 
@@ -114,7 +116,7 @@ class HybridRetriever:
                 rrf_k=self.rrf_k,
             )
             if late:
-                fused = self._late_interaction(query, fused, query_tokens)
+                fused = self._late_interaction(query, fused, query_tokens, by_id, bm25)
             hits = [replace(by_id[i], score=score) for i, score in fused]
             hits = self._with_similarity(hits, vector)
         return apply_floor(hits, self.floor)[:k]
@@ -131,14 +133,27 @@ class HybridRetriever:
         return self.store.query(vector, k, sources=sources)
 
     def _late_interaction(
-        self, query: str, fused: list[tuple[str, float]], query_tokens: Tokens | None
+        self,
+        query: str,
+        fused: list[tuple[str, float]],
+        query_tokens: Tokens | None,
+        by_id: dict[str, Hit],
+        bm25: BM25Index,
     ) -> list[tuple[str, float]]:
         """The fused top ``rerank_depth`` re-scored token by token
         (``retrieval.late_interaction``), the question's word pieces weighted by their
-        rarity in the store, when the store has all their token vectors."""
+        rarity in the store, each chunk with its page (``page_weight``), when the store has
+        all their token vectors."""
         head = [i for i, _ in fused[: self.rerank_depth]]
-        stored = self.store.tokens.get(head)
-        if len(stored) < len(head):
+        members: dict[str, tuple[str, ...]] = {}
+        if self.page_weight:
+            for i in head:
+                page = bm25.page_members(by_id[i].source, by_id[i].page)
+                if 1 < len(page) <= late_interaction.PAGE_CHUNKS:
+                    members[i] = page
+        wanted = set(head).union(*members.values())
+        stored = self.store.tokens.get(sorted(wanted))
+        if any(i not in stored for i in head):
             return fused
         if query_tokens is None:
             query_tokens = self.embedder.tokens([query])[0]  # type: ignore[attr-defined]
@@ -150,6 +165,8 @@ class HybridRetriever:
             depth=self.rerank_depth,
             weight=self.rerank_weight,
             query_weights=self.store.tokens.weights(pieces) if pieces is not None else None,
+            pages=members,
+            page_weight=self.page_weight,
         )
 
     def _with_similarity(self, hits: list[Hit], vector: list[float]) -> list[Hit]:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from retrieval.config import RERANK_DEPTH
+from retrieval.config import RERANK_DEPTH, RERANK_PAGE_WEIGHT
 from retrieval.fusion import min_max
 from retrieval.types import Tokens
 
@@ -42,6 +42,11 @@ from retrieval.types import Tokens
 # the idf's square root (idf_weights) with SciFact seen (BENCHMARKS.md, stop 24)
 DEPTH = RERANK_DEPTH  # the fused top this many are re-scored
 WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-max normalised
+# MaxSim is itself (1 - PAGE_WEIGHT) x the chunk's + PAGE_WEIGHT x its page's (every chunk of
+# the page a citation names, compared as one text), chosen on the dev and policies sets,
+# SciFact unchanged (an abstract is its own page): BENCHMARKS.md, stops 27 and 32
+PAGE_WEIGHT = RERANK_PAGE_WEIGHT
+PAGE_CHUNKS = 12  # a "page" of more chunks (a long file without pages) counts as the chunk
 MIN_IDF = 0.1  # of a word piece found in (nearly) every chunk
 
 
@@ -109,15 +114,28 @@ def maxsims(
 ) -> list[float]:
     """``maxsim`` of the query with each of ``chunks``, in one product (small products one
     by one cost more in calls than in arithmetic)."""
+    if not len(query):
+        return [0.0] * len(chunks)
+    return np.asarray(_mean(best_pieces(query, chunks), weights)).reshape(-1).tolist()
+
+
+def best_pieces(query: np.ndarray, chunks: Sequence[np.ndarray]) -> np.ndarray:
+    """(query pieces, chunks): each query piece's best cosine with any piece of each chunk
+    (0 for a chunk without pieces), in one product."""
     sizes = [len(c) for c in chunks]
-    if not len(query) or not chunks or min(sizes) == 0:
-        return [maxsim(query, c, weights) for c in chunks]
+    if not chunks:
+        return np.zeros((len(query), 0), dtype=np.float32)
+    if min(sizes) == 0:
+        return np.stack(
+            [(query @ c.T).max(axis=1) if len(c) else np.zeros(len(query)) for c in chunks],
+            axis=1,
+        )
     # one BLAS thread: a search's product is small, and BLAS's spinning worker threads fight
     # onnxruntime's for the cores (measured: 3.7 ms a search with them, well under 1 without)
     with _blas().limit(limits=1, user_api="blas"):
         sims = query @ np.concatenate(chunks).T  # (query pieces, all chunks' pieces)
     starts = np.cumsum([0, *sizes[:-1]])
-    return np.asarray(_mean(np.maximum.reduceat(sims, starts, axis=1), weights)).tolist()
+    return np.maximum.reduceat(sims, starts, axis=1)
 
 
 def rerank(
@@ -128,19 +146,41 @@ def rerank(
     depth: int = DEPTH,
     weight: float = WEIGHT,
     query_weights: np.ndarray | None = None,
+    pages: Mapping[str, Sequence[str]] | None = None,
+    page_weight: float = PAGE_WEIGHT,
 ) -> list[tuple[str, float]]:
     """The top ``depth`` of ``fused`` (id, score) re-ordered by (1 - weight) x fused +
     weight x MaxSim (its query pieces weighted by ``query_weights``, see ``idf_weights``),
-    each min-max normalised over them; the rest stay below in their order.
-    The scores stay those of the places (the first keeps the first's fused score, and so
-    on), so they still fall down the list. Unchanged unless every one of the top has its
-    token vectors in ``tokens``."""
+    each min-max normalised over them; the rest stay below in their order. With ``pages``
+    (a chunk id -> the ids of every chunk of its page, their token vectors in ``tokens``),
+    a chunk's MaxSim is (1 - page_weight) x its own + page_weight x its page's, the page
+    compared as one text (each query piece's best over all its chunks): a passage whose
+    page also holds the rest of the answer goes up. The scores stay those of the places (the first
+    keeps the first's fused score, and so on), so they still fall down the list. Unchanged
+    unless every one of the top has its token vectors in ``tokens``."""
     head, tail = list(fused[:depth]), list(fused[depth:])
     if len(head) < 2 or not len(query_tokens) or any(i not in tokens for i, _ in head):
         return list(fused)
     if query_weights is not None and len(query_weights) != len(query_tokens):
         query_weights = None  # not one a piece (an embedder's own tokenizer): all alike
-    late = min_max(maxsims(query_tokens, [tokens[i] for i, _ in head], query_weights))
+    ids = [i for i, _ in head]
+    if pages and page_weight:  # every chunk involved compared once
+        ids += [m for i, _ in head for m in pages.get(i, ()) if m in tokens]
+    column = {i: n for n, i in enumerate(dict.fromkeys(ids))}
+    best = best_pieces(query_tokens, [tokens[i] for i in column])
+    raw = _mean(best[:, [column[i] for i, _ in head]], query_weights)
+    if pages and page_weight:
+        page = np.stack(
+            [
+                best[:, [column[m] for m in pages.get(i, ()) if m in column] or [column[i]]].max(
+                    axis=1
+                )
+                for i, _ in head
+            ],
+            axis=1,
+        )
+        raw = (1 - page_weight) * raw + page_weight * _mean(page, query_weights)
+    late = min_max(np.asarray(raw).tolist())
     early = min_max([s for _, s in head])
     mixed = [(1 - weight) * e + weight * m for e, m in zip(early, late, strict=True)]
     order = sorted(range(len(head)), key=lambda n: -mixed[n])  # stable: ties keep fused order

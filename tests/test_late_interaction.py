@@ -224,12 +224,25 @@ def test_a_search_reorders_the_fused_top_by_the_stored_token_vectors(onnx_index)
     weights = onnx_index.store.tokens.weights(pieces)
     assert weights is not None
     stored = onnx_index.store.tokens.get(head)
-    want = rerank(fused, query_tokens, stored, depth=depth, query_weights=weights)
+    # each chunk's page: the token vectors of every chunk of it, as one text
+    page_of = {
+        cid: (m["source"], m.get("page")) for cid, _, m in onnx_index.store.records(["metadatas"])
+    }
+    members = {i: [c for c, p in page_of.items() if p == page_of[i]] for i in head}
+    assert max(len(m) for m in members.values()) > 1
+    pages = {i: m for i, m in members.items() if len(m) > 1}
+    stored.update(onnx_index.store.tokens.get([c for m in pages.values() for c in m]))
+    want = rerank(fused, query_tokens, stored, depth=depth, query_weights=weights, pages=pages)
     assert _ids(late.search(question, 10)) == [i for i, _ in want[:10]]
     assert [i for i, _ in want[:10]] != head[:10]  # this question does move
-    # ... and not as it would with its words alike
-    alike = rerank(fused, query_tokens, stored, depth=depth)
+    # ... and not as it would with its words alike, or each chunk alone
+    alike = rerank(fused, query_tokens, stored, depth=depth, pages=pages)
     assert [i for i, _ in alike[:10]] != [i for i, _ in want[:10]]
+    alone = rerank(fused, query_tokens, stored, depth=depth, query_weights=weights)
+    assert [i for i, _ in alone[:10]] != [i for i, _ in want[:10]]
+    late.page_weight = 0
+    assert _ids(late.search(question, 10)) == [i for i, _ in alone[:10]]
+    late.page_weight = onnx_index.config.rerank_page_weight
     # a chunk of the top without its token vectors (a store from before, a crash between
     # the two writes): the fused order, no error
     onnx_index.store.tokens.delete([head[0]])
