@@ -60,6 +60,29 @@ def test_a_candidate_without_token_vectors_leaves_the_fused_order():
     assert rerank(fused, np.empty((0, DIM), np.float32), {"a": unit(axis(0))}, depth=2) == fused
 
 
+def test_a_chunk_whose_page_holds_the_rest_of_the_answer_goes_first():
+    # the question asks two things (axes 0 and 1); chunks a and b each answer the first,
+    # and a's page-mate answers the second: a's page answers the whole question
+    question = unit(axis(0), axis(1))
+    tokens = {
+        "a": unit(axis(0)),
+        "a-next": unit(axis(1)),
+        "b": unit(axis(0)),
+        "b-next": unit(axis(2)),
+        "c": unit(axis(2)),
+    }
+    fused = [("b", 1.0), ("a", 0.9), ("c", 0.1)]
+    pages = {"a": ["a", "a-next"], "b": ["b", "b-next"], "c": ["c"]}
+    assert [i for i, _ in rerank(fused, question, tokens, depth=3)] == ["b", "a", "c"]
+    got = rerank(fused, question, tokens, depth=3, pages=pages)
+    assert [i for i, _ in got] == ["a", "b", "c"]
+    assert [s for _, s in got] == [1.0, 0.9, 0.1]  # the places keep their scores
+    # the page weighs little: it decides between chunks alike, not over a better one
+    assert rerank(fused, question, tokens, depth=3, pages=pages, page_weight=0.0)[0][0] == "b"
+    tokens["b"] = unit(axis(0), axis(1))  # b answers both itself
+    assert rerank(fused, question, tokens, depth=3, pages=pages)[0][0] == "b"
+
+
 def test_the_rare_question_word_outweighs_the_common_one():
     # question pieces: a word every chunk has ("the", axis 0) and a rare one (axis 1)
     question = unit(axis(0), axis(1))
