@@ -135,9 +135,9 @@ class Settings(BaseSettings):
         RERANK_PAGE_WEIGHT,
         ge=0.0,
         le=1.0,
-        description="Late interaction compares each chunk with the question and also the "
-        "chunk's whole page (every chunk of the page its citation names), weighing the page "
-        "this much; 0 = the chunk alone.",
+        description="Late interaction compares the first five chunks with the question and "
+        "also with their whole page (every chunk of the page a citation names), weighing the "
+        "page this much; 0 = the chunk alone.",
     )
     relevance_floor: float = Field(
         0.25,

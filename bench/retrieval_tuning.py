@@ -297,7 +297,7 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
             depth=cfg.maxsim_depth,
             weight=cfg.maxsim_weight,
             query_weights=idf_power(p.q_weights[q], cfg.maxsim_idf),
-            pages={d: page_members(p, d) for d, _ in fused[: cfg.maxsim_depth]},
+            pages={d: page_members(p, d) for d, _ in fused[: late_interaction.PAGE_DEPTH]},
             page_weight=cfg.page_weight,
         )
     return [d for d, _ in fused]

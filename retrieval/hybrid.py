@@ -142,12 +142,12 @@ class HybridRetriever:
     ) -> list[tuple[str, float]]:
         """The fused top ``rerank_depth`` re-scored token by token
         (``retrieval.late_interaction``), the question's word pieces weighted by their
-        rarity in the store, each chunk with its page (``page_weight``), when the store has
-        all their token vectors."""
+        rarity in the store, the first few with their pages (``page_weight``), when the store
+        has all their token vectors."""
         head = [i for i, _ in fused[: self.rerank_depth]]
         members: dict[str, tuple[str, ...]] = {}
         if self.page_weight:
-            for i in head:
+            for i in head[: late_interaction.PAGE_DEPTH]:
                 page = bm25.page_members(by_id[i].source, by_id[i].page)
                 if 1 < len(page) <= late_interaction.PAGE_CHUNKS:
                     members[i] = page

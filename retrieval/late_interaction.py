@@ -47,6 +47,10 @@ WEIGHT = 0.8  # their score: (1 - WEIGHT) x fused + WEIGHT x MaxSim, each min-ma
 # SciFact unchanged (an abstract is its own page): BENCHMARKS.md, stops 27 and 32
 PAGE_WEIGHT = RERANK_PAGE_WEIGHT
 PAGE_CHUNKS = 12  # a "page" of more chunks (a long file without pages) counts as the chunk
+# ... and only the fused top this many are compared with their pages: as good on both sets
+# as all 20, and a search reads a few more chunks' token vectors instead of three times as
+# many (at 100,000 chunks the reads are most of a search: BENCHMARKS.md, stop 32)
+PAGE_DEPTH = 5
 MIN_IDF = 0.1  # of a word piece found in (nearly) every chunk
 
 

@@ -251,7 +251,10 @@ def test_a_search_reorders_the_fused_top_by_the_stored_token_vectors(onnx_index)
     page_of = {
         cid: (m["source"], m.get("page")) for cid, _, m in onnx_index.store.records(["metadatas"])
     }
-    members = {i: [c for c, p in page_of.items() if p == page_of[i]] for i in head}
+    members = {
+        i: [c for c, p in page_of.items() if p == page_of[i]]
+        for i in head[: late_interaction.PAGE_DEPTH]
+    }
     assert max(len(m) for m in members.values()) > 1
     pages = {i: m for i, m in members.items() if len(m) > 1}
     stored.update(onnx_index.store.tokens.get([c for m in pages.values() for c in m]))
