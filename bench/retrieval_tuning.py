@@ -304,10 +304,9 @@ def fuse(p: Prepared, cfg: Config, q: int, mode: str) -> list[str]:
 
 
 def page_members(p: Prepared, chunk: str) -> list[str]:
-    """The chunks of ``chunk``'s page, as ``HybridRetriever`` takes them (none past
-    ``late_interaction.PAGE_CHUNKS``: a long file without pages)."""
-    members = (p.pages or {}).get(p.where[chunk], [])
-    return members if 1 < len(members) <= late_interaction.PAGE_CHUNKS else []
+    """The chunks of ``chunk``'s page, as ``HybridRetriever`` takes them
+    (``late_interaction.page_to_compare``)."""
+    return list(late_interaction.page_to_compare((p.pages or {}).get(p.where[chunk], [])))
 
 
 def idf_power(weights: np.ndarray | None, power: float) -> np.ndarray | None:

@@ -149,7 +149,7 @@ class HybridRetriever:
         if self.page_weight:
             for i in head[: late_interaction.PAGE_DEPTH]:
                 page = bm25.page_members(by_id[i].source, by_id[i].page)
-                if 1 < len(page) <= late_interaction.PAGE_CHUNKS:
+                if late_interaction.page_to_compare(page):
                     members[i] = page
         wanted = set(head).union(*members.values())
         stored = self.store.tokens.get(sorted(wanted))

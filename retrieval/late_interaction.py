@@ -59,6 +59,13 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def page_to_compare(members: Sequence[str]) -> Sequence[str]:
+    """A candidate's page as ``rerank`` takes it (``pages``): the ids of its chunks, or none
+    when the page is the chunk alone or longer than ``PAGE_CHUNKS`` (a long file without
+    pages), where the chunk counts alone."""
+    return members if 1 < len(members) <= PAGE_CHUNKS else ()
+
+
 def gives_tokens(embedder: object) -> bool:
     """Whether ``embedder`` gives ``Tokens`` (``embed_with_tokens``, ``tokens``): the onnx
     backends do, torch does not."""
