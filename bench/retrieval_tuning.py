@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from app.eval.qa_file import QAItem, load_qa
-from app.metrics import first_rank, ndcg_at_k, recall_at_k
+from app.metrics import ndcg_at_k, recall_at_k
 from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, SAMPLE_DOCS_DIR
 from bench.common import machine, write_section
 from retrieval import late_interaction
@@ -342,8 +342,8 @@ def score(qs: QASet, p: Prepared, cfg: Config, mode: str) -> dict[str, float]:
         if item.source is None:
             continue
         found = [where[d] for d in fuse(p, cfg, n, mode)[:10]]
-        ranks.append(first_rank(found, item.source, item.page))
-        doc_ranks.append(first_rank(found, item.source))
+        ranks.append(item.rank_in(found))
+        doc_ranks.append(item.rank_in(found, any_page=True))
         if item.page is not None:
             page_ranks.append(ranks[-1])
 
@@ -504,7 +504,7 @@ def misses(qs: QASet, p: Prepared, cfg: Config, holds: float = 0.8) -> dict[str,
             continue
         fused = fuse(p, cfg, n, "hybrid")
         first = by_id[fused[0]]
-        if first.source == item.source:
+        if item.names(first.source, any_page=True):
             continue
         count("right document not first")
         if answer_words(item.answers[0], first.text) >= holds:

@@ -90,6 +90,35 @@ def test_qa_file_loading_and_limit(tmp_path):
         load_qa(bad)
 
 
+def test_a_place_that_also_states_the_answer_counts_as_right(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    row = {"id": "a", "question": "How often are laptops replaced?", "answers": ["3 years"]}
+    also = [{"source": "memo.txt", "page": None}]
+    qa.write_text(json.dumps(row | {"source": "hb.pdf", "page": 9, "also": also}) + "\n")
+    [item] = load_qa(qa)
+    assert item.expected == (("hb.pdf", 9), ("memo.txt", None))
+    found = [("hb.pdf", 2), ("docs/memo.txt", None), ("hb.pdf", 9)]
+    assert item.rank_in(found) == 2 and item.rank_in(found[::2]) == 2
+    assert (
+        item.rank_in([("hb.pdf", 2)]) is None and item.rank_in([("hb.pdf", 2)], any_page=True) == 1
+    )
+    assert item.names("memo.txt", 4) and not item.names("hb.pdf", 2) and not item.names("x.md")
+    for bad in ({"source": "hb.pdf", "also": ["memo.txt"]}, {"source": None, "also": also}):
+        qa.write_text(json.dumps(row | bad) + "\n")
+        with pytest.raises(RagError, match=r"line 1: .*\"also\""):
+            load_qa(qa)
+
+
+def test_every_other_place_the_dev_set_accepts_states_the_answer():
+    """``also`` corrects a label, it never widens one: each file named there holds an answer."""
+    samples = REPO_ROOT / "data" / "samples"
+    also = [(i, source) for i in load_qa(DEV) for source, _ in i.also]
+    assert also
+    for item, source in also:
+        text = (samples / source).read_text(encoding="utf-8")
+        assert any(a in text for a in item.answers), (item.id, source)
+
+
 def test_dev_set_meets_its_brief():
     items = load_qa(DEV)
     assert len(items) >= 40 and sum(not i.answerable for i in items) >= 10

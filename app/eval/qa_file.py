@@ -9,6 +9,9 @@ not graded; token F1, token presence and the judge still are). A conflict questi
 the document whose rule wins and the one it replaces: ``"newer": file``, ``"older": file``,
 ``"older_page": int or null``; its answer is right only with the newer rule and the newer
 document among the citations, and retrieval is graded on ranking the newer one first.
+``"also": [{"source": file, "page": int or null}, ...]`` names other places that state the
+same answer (a memo that changes one rule of a handbook page and restates another: "laptops
+are still replaced every 3 years"); a hit, or a citation, of any of them counts as right.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from app import metrics
 from app.errors import RagError
 
 Match = Literal["contains", "reference"]
@@ -41,6 +45,24 @@ class QAItem:
     newer: str | None = None  # a conflict question: the document whose rule wins...
     older: str | None = None  # ... over this one (at this page)
     older_page: int | None = None
+    also: tuple[tuple[str, int | None], ...] = ()  # other (source, page) that state the answer
+
+    @property
+    def expected(self) -> tuple[tuple[str, int | None], ...]:
+        """Every (source, page) a right hit or citation may name: ``source`` first."""
+        return () if self.source is None else ((self.source, self.page), *self.also)
+
+    def rank_in(
+        self, found: Sequence[tuple[str, int | None]], *, any_page: bool = False
+    ) -> int | None:
+        """1-based rank of the first of ``found`` that is expected (on any page of an expected
+        file with ``any_page``); None when none is, or the question names no source."""
+        ranks = [metrics.first_rank(found, s, None if any_page else p) for s, p in self.expected]
+        return min((r for r in ranks if r is not None), default=None)
+
+    def names(self, source: str, page: int | None = None, *, any_page: bool = False) -> bool:
+        """Whether a hit or citation of ``source`` at ``page`` is one of the expected places."""
+        return self.rank_in([(source, page)], any_page=any_page) == 1
 
     @property
     def conflict(self) -> bool:
@@ -70,6 +92,13 @@ def load_qa(path: Path) -> list[QAItem]:
             if match not in ("contains", "reference"):
                 raise ValueError('"match" must be "contains" or "reference"')
             page = row.get("page")
+            also = row.get("also") or []
+            if not isinstance(also, list) or not all(
+                isinstance(a, dict) and isinstance(a.get("source"), str) for a in also
+            ):
+                raise ValueError('"also" must be a list of {"source": file, "page": int or null}')
+            if also and row.get("source") is None:
+                raise ValueError('"also" needs a "source"')
             item = QAItem(
                 id=str(row["id"]),
                 question=str(row["question"]),
@@ -81,6 +110,9 @@ def load_qa(path: Path) -> list[QAItem]:
                 newer=row.get("newer"),
                 older=row.get("older"),
                 older_page=None if row.get("older_page") is None else int(row["older_page"]),
+                also=tuple(
+                    (a["source"], None if a.get("page") is None else int(a["page"])) for a in also
+                ),
             )
             if (item.newer is None) != (item.older is None):
                 raise ValueError('a conflict question needs both "newer" and "older"')

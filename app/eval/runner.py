@@ -90,10 +90,7 @@ def evaluate_retrieval(
         hits = ranker.search(item.question, max(RANK_DEPTH, k), vector=vector)
         seconds = time.perf_counter() - started
         found = [(h.source, h.page) for h in hits]
-        rank = doc_rank = None
-        if item.source is not None:
-            rank = metrics.first_rank(found, item.source, item.page)
-            doc_rank = metrics.first_rank(found, item.source)
+        rank, doc_rank = item.rank_in(found), item.rank_in(found, any_page=True)
         sims = [h.similarity for h in hits if h.similarity is not None]
         # the resources in the order the model is given them, as QAService puts them
         pool = gate.search(item.question, k * POOL, vector=vector)
@@ -103,10 +100,7 @@ def evaluate_retrieval(
             lambda docs, n, q=item.question, v=vector: gate.search_in(q, docs, n, vector=v),
         )
         given = [(h.source, h.page) for h in arrange(pool, sentences.embed, item.question, k)[0]]
-        given_rank = given_doc_rank = None
-        if item.source is not None:
-            given_rank = metrics.first_rank(given, item.source, item.page)
-            given_doc_rank = metrics.first_rank(given, item.source)
+        given_rank, given_doc_rank = item.rank_in(given), item.rank_in(given, any_page=True)
         results.append(
             RetrievalResult(
                 rank,
@@ -240,10 +234,7 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
     def cites_expected(citations: list) -> bool | None:
         if not graded or item.source is None:
             return None
-        return any(
-            metrics.same_source(c.source, item.source) and item.page in (None, c.page)
-            for c in citations
-        )
+        return any(item.names(c.source, c.page) for c in citations)
 
     correct = f1 = presence = verdict = None
     if item.answerable:
@@ -264,7 +255,7 @@ def grade_answer(item: QAItem, answer: Answer, judge: LLM | None = None) -> Answ
     given_precision = None
     if item.source is not None and answer.hits and not answer.refused:
         given_precision = metrics.mean(
-            float(metrics.same_source(h.source, item.source)) for h in answer.hits
+            float(item.names(h.source, any_page=True)) for h in answer.hits
         )
     return AnswerResult(
         refused_before_check=answer.refused and answer.reason in ("no_hits", "dont_know"),
@@ -295,11 +286,8 @@ def _check_figures(item: QAItem, answer: Answer) -> dict:
     verbatim = [q in answer.hits[n - 1].text for n, q in quotes]
     on_source = page = None
     if item.source is not None and cited:
-        on_source = metrics.mean(float(metrics.same_source(c.source, item.source)) for c in cited)
-        page = any(
-            metrics.same_source(c.source, item.source) and item.page in (None, c.page)
-            for c in cited
-        )
+        on_source = metrics.mean(float(item.names(c.source, any_page=True)) for c in cited)
+        page = any(item.names(c.source, c.page) for c in cited)
     return {
         "citation_precision": on_source,
         "page_hit": page,
