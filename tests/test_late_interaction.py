@@ -12,6 +12,7 @@ import pytest
 
 from retrieval import late_interaction
 from retrieval.late_interaction import (
+    PAGE_SIZE,
     Tokens,
     TokenStore,
     dequantize,
@@ -163,6 +164,8 @@ def test_a_token_store_of_stop_23_keeps_serving_and_counts_from_then_on(tmp_path
     assert _pieces(store) == ({1: 1}, 1) and store.count() == 2
     store.delete(["old"])  # uncounted: the counts stay
     assert _pieces(store) == ({1: 1}, 1)
+    with sqlite3.connect(path) as db:  # an existing file keeps its page size
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
 
 
 def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
@@ -179,6 +182,12 @@ def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
     store.delete(["id0"])
     assert set(store.get(list(vectors))) == {"id1", "id2"} and store.count() == 2
     np.testing.assert_allclose(dequantize(quantize(np.zeros((2, 4)))), 0.0)
+    with sqlite3.connect(store.path) as db:  # a new file: large pages for rows of 50-70 KB
+        assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    for v in vectors.values():  # the same bytes as rounding, clipping and casting apart
+        scale = np.abs(v).max(axis=1, keepdims=True) / 127.0
+        q = np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
+        assert quantize(v)[8 + 2 * len(v) :] == q.tobytes()
 
 
 @pytest.fixture(scope="module")
