@@ -9,7 +9,10 @@ about 120 words each (a real chunk is 800 characters). Up to --embed-up-to chunk
 (10k chunks take minutes, 100k most of an hour), so the store gets random
 unit vectors of the model's dimension (384) inserted directly into Chroma: the HNSW search
 costs about the same, but the dense hits mean nothing (the table says which rows). Queries
-are 6 words taken from a random chunk.
+are 6 words taken from a random chunk. A synthetic file holds 100 chunks on pages of
+``CHUNKS_PER_PAGE`` (about what an 800-character chunker makes of a PDF page), so hybrid's
+late interaction also compares its first candidates with their whole pages, as in a real
+store.
 
 Stores are built once under data/store/bench/ (git-ignored) and reused. Each (size, mode)
 is measured in a fresh process, so the memory column is that process's RSS growth from
@@ -39,6 +42,7 @@ from app.settings import DEFAULT_DATA_DIR, REPO_ROOT, load_settings
 from bench.common import machine, write_section
 from bench.embed_bench import BACKENDS
 from retrieval.config import RERANK_DEPTH
+from retrieval.late_interaction import PAGE_DEPTH
 
 BENCH_DIR = DEFAULT_DATA_DIR / "bench"
 MODES = ("bm25", "dense", "hybrid")
@@ -46,6 +50,8 @@ VOCABULARY = 20_000
 WORDS_PER_CHUNK = 120
 DIMENSION = 384  # all-MiniLM-L6-v2
 SEED = 7
+CHUNKS_PER_FILE = 100
+CHUNKS_PER_PAGE = 3
 
 
 def synthetic_chunks(n: int, seed: int = SEED) -> list[str]:
@@ -71,7 +77,7 @@ def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def store_dir(size: int, embed_up_to: int) -> Path:
     kind = "embedded" if size <= embed_up_to else "random-tokens"
-    return BENCH_DIR / f"retrieval-{size}-{kind}"
+    return BENCH_DIR / f"retrieval-{size}-{kind}-paged"  # stores before pages: built anew
 
 
 def build(size: int, embed_up_to: int) -> tuple[Path, float]:
@@ -89,7 +95,12 @@ def build(size: int, embed_up_to: int) -> tuple[Path, float]:
     started = time.perf_counter()
     texts = synthetic_chunks(size)
     chunks = [
-        Chunk(t, f"synthetic-{i // 100:04d}.txt", None, f"doc{i // 100}")
+        Chunk(
+            t,
+            f"synthetic-{i // CHUNKS_PER_FILE:04d}.pdf",
+            i % CHUNKS_PER_FILE // CHUNKS_PER_PAGE + 1,
+            f"doc{i // CHUNKS_PER_FILE}",
+        )
         for i, t in enumerate(texts)
     ]
     rng = np.random.default_rng(SEED)
@@ -267,12 +278,13 @@ Machine: {machine()}.
 off; {args.queries} six-word queries per cell after 3 warm-up searches; each cell in a fresh
 process. RSS delta = the process's memory growth from opening the stores (Chroma on disk, the
 BM25 index) and searching, measured after the embedding model was loaded. Synthetic chunks of
-{WORDS_PER_CHUNK} Zipf-distributed words. Up to {args.embed_up_to:,} chunks the vectors come from
+{WORDS_PER_CHUNK} Zipf-distributed words, {CHUNKS_PER_FILE} to a file on pages of {CHUNKS_PER_PAGE}. Up to {args.embed_up_to:,} chunks the vectors come from
 all-MiniLM-L6-v2; above, the store holds random unit vectors of dimension {DIMENSION} inserted
 directly into Chroma (embedding 100k chunks takes most of an hour here): about the same
 search cost, meaningless dense hits. "Query embedder" is the backend that embeds the
 question (`bench.embed_bench` compares them bare). Hybrid re-scores its fused top {RERANK_DEPTH} by late
-interaction where the store has the chunks' token vectors (`retrieval.late_interaction`):
+interaction where the store has the chunks' token vectors (`retrieval.late_interaction`),
+its first {PAGE_DEPTH} also against their whole pages:
 the embedded stores keep them from the onnx backend's pass; random-vector stores get random
 token rows, as many as each chunk's word pieces, with those pieces' ids, so their hybrid
 onnx-fp32 rows read and compare as much as a real store's; torch and int8 have other
