@@ -152,7 +152,7 @@ class HybridRetriever:
                 if late_interaction.page_to_compare(page):
                     members[i] = page
         wanted = set(head).union(*members.values())
-        stored = self.store.tokens.get(sorted(wanted))
+        stored = self.store.tokens.packed(sorted(wanted))
         if any(i not in stored for i in head):
             return fused
         if query_tokens is None:

@@ -152,7 +152,7 @@ def best_pieces(query: np.ndarray, chunks: Sequence[np.ndarray]) -> np.ndarray:
 def rerank(
     fused: Sequence[tuple[str, float]],
     query_tokens: np.ndarray,
-    tokens: dict[str, np.ndarray],
+    tokens: Mapping[str, np.ndarray] | PackedTokens,
     *,
     depth: int = DEPTH,
     weight: float = WEIGHT,
@@ -178,7 +178,10 @@ def rerank(
     if pages and page_weight:  # every chunk involved compared once
         ids += [m for i, _ in head for m in pages.get(i, ()) if m in tokens]
     column = {i: n for n, i in enumerate(dict.fromkeys(ids))}
-    best = best_pieces(query_tokens, [tokens[i] for i in column])
+    if isinstance(tokens, PackedTokens):  # as the store reads them: scaled after the product
+        best = tokens.best_pieces(query_tokens, list(column))
+    else:
+        best = best_pieces(query_tokens, [tokens[i] for i in column])
     raw = _mean(best[:, [column[i] for i, _ in head]], query_weights)
     if pages and page_weight:
         page = np.stack(
@@ -218,6 +221,58 @@ def dequantize(blob: bytes) -> np.ndarray:
     scale = np.frombuffer(blob[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
     q = np.frombuffer(blob[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim)
     return q.astype(np.float32) * scale[:, None]
+
+
+class PackedTokens:
+    """Chunks' token vectors as a search reads them (``TokenStore.packed``): every chunk's
+    int8 values in one float32 array, each row's scale apart, and each chunk's span of rows.
+    ``best_pieces`` applies the scales to the products, not to the rows: a search's 20-30
+    chunks are about 7,000 rows of 384 and only a dozen query pieces, and turning each chunk
+    back into float32 rows one by one, then joining them, took four times as long as the
+    product itself (BENCHMARKS.md, stop 33)."""
+
+    def __init__(self, blobs: Sequence[tuple[str, bytes]]) -> None:
+        shapes = [
+            tuple(int(x) for x in np.frombuffer(b, dtype=np.int32, count=2)) for _, b in blobs
+        ]
+        dim = max((d for _, d in shapes), default=0)
+        # a row of another width than the rest (another embedder's) is left out: not stored
+        kept = [(i, b, r) for (i, b), (r, d) in zip(blobs, shapes, strict=True) if d == dim]
+        self.rows = np.empty((sum(r for *_, r in kept), dim), dtype=np.float32)
+        self.scales = np.empty(len(self.rows), dtype=np.float32)
+        self.spans: dict[str, tuple[int, int]] = {}
+        at = 0
+        for chunk_id, blob, n in kept:
+            self.rows[at : at + n] = np.frombuffer(blob, dtype=np.int8, offset=8 + 2 * n).reshape(
+                n, dim
+            )
+            self.scales[at : at + n] = np.frombuffer(blob, dtype=np.float16, count=n, offset=8)
+            self.spans[chunk_id] = (at, at + n)
+            at += n
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self.spans
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitem__(self, chunk_id: str) -> np.ndarray:
+        """One chunk's rows, scaled: what ``dequantize`` gives."""
+        start, stop = self.spans[chunk_id]
+        return self.rows[start:stop] * self.scales[start:stop, None]
+
+    def best_pieces(self, query: np.ndarray, ids: Sequence[str]) -> np.ndarray:
+        """``best_pieces(query, [self[i] for i in ids])``, in one product over every row
+        read, scaled afterwards."""
+        if not ids or any(start == stop for start, stop in self.spans.values()):
+            return best_pieces(query, [self[i] for i in ids])  # a chunk without rows
+        with _blas().limit(limits=1, user_api="blas"):
+            sims = query @ self.rows.T
+        sims *= self.scales
+        order = sorted(self.spans.values())  # the rows of the chunks, one after the other
+        best = np.maximum.reduceat(sims, [start for start, _ in order], axis=1)
+        place = {span: n for n, span in enumerate(order)}
+        return best[:, [place[self.spans[i]] for i in ids]]
 
 
 PAGE_SIZE = 32768  # SQLite page size of a new token store (an existing file keeps its own)
@@ -302,18 +357,24 @@ class TokenStore:
 
     def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The token vectors of those of ``ids`` that have them."""
+        return {chunk_id: dequantize(blob) for chunk_id, blob in self._blobs(ids)}
+
+    def packed(self, ids: Sequence[str]) -> PackedTokens:
+        """``get``'s token vectors as a search reads them: ``PackedTokens``."""
+        return PackedTokens(self._blobs(ids))
+
+    def _blobs(self, ids: Sequence[str]) -> list[tuple[str, bytes]]:
         if not ids or not self.path.exists():
-            return {}
+            return []
         marks = ",".join("?" * len(ids))
         try:
             with self._lock:
                 found = self._conn().execute(
                     f"SELECT id, vectors FROM tokens WHERE id IN ({marks})", list(ids)
                 )
-                rows = found.fetchall()
+                return found.fetchall()
         except sqlite3.Error:
-            return {}
-        return {chunk_id: dequantize(blob) for chunk_id, blob in rows}
+            return []
 
     def weights(self, pieces: np.ndarray) -> np.ndarray | None:
         """``idf_weights`` of a question's word pieces over the stored chunks; ``None`` (all

@@ -15,6 +15,7 @@ from retrieval.late_interaction import (
     PAGE_SIZE,
     Tokens,
     TokenStore,
+    best_pieces,
     dequantize,
     document_frequencies,
     embed_for_store,
@@ -188,6 +189,38 @@ def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
         scale = np.abs(v).max(axis=1, keepdims=True) / 127.0
         q = np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
         assert quantize(v)[8 + 2 * len(v) :] == q.tobytes()
+
+
+def test_packed_token_vectors_score_as_the_chunks_rows_do(tmp_path):
+    """What a search reads (``TokenStore.packed``: the scales applied to the products)
+    gives the chunks' best pieces and the re-ranking of their rows as ``get`` gives them."""
+    rng = np.random.default_rng(3)
+    store = TokenStore(tmp_path / "tokens.sqlite")
+    rows = {f"c{i}": unit(*rng.standard_normal((5 + 7 * i, 384)).tolist()) for i in range(6)}
+    store.put((k, Tokens(v, None)) for k, v in rows.items())
+    ids = ["c4", "c0", "c5", "c2", "missing"]
+    packed, plain = store.packed(ids), store.get(ids)
+    assert set(packed.spans) == set(plain) == {"c0", "c2", "c4", "c5"} and "missing" not in packed
+    for key, v in plain.items():
+        np.testing.assert_array_equal(packed[key], v)
+    query = unit(*rng.standard_normal((9, 384)).tolist())
+    order = ["c5", "c0", "c4", "c2"]  # not the order they were read in
+    np.testing.assert_allclose(
+        packed.best_pieces(query, order), best_pieces(query, [plain[i] for i in order]), atol=1e-5
+    )
+    fused = [(i, 1.0 - n / 10) for n, i in enumerate(order)]
+    pages = {"c5": ["c5", "c2"]}
+    assert rerank(fused, query, packed, pages=pages) == rerank(fused, query, plain, pages=pages)
+    # a chunk without rows, or rows of another width (another embedder's), as get reads them
+    store.put([("empty", Tokens(np.zeros((0, 384), dtype=np.float32), None))])
+    store.put([("narrow", Tokens(unit(axis(0), axis(1))[:, :8], None))])
+    mixed = store.packed(["c0", "empty", "narrow"])
+    assert "narrow" not in mixed and len(mixed["empty"]) == 0
+    np.testing.assert_allclose(
+        mixed.best_pieces(query, ["empty", "c0"]),
+        best_pieces(query, [plain["c0"][:0], plain["c0"]]),
+        atol=1e-5,
+    )
 
 
 @pytest.fixture(scope="module")
