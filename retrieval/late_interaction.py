@@ -236,7 +236,8 @@ class PackedTokens:
             tuple(int(x) for x in np.frombuffer(b, dtype=np.int32, count=2)) for _, b in blobs
         ]
         dim = max((d for _, d in shapes), default=0)
-        # a row of another width than the rest (another embedder's) is left out: not stored
+        # a chunk whose rows are narrower than the widest (another embedder's) counts as not
+        # stored, as a missing one does: the search then keeps the fused order
         kept = [(i, b, r) for (i, b), (r, d) in zip(blobs, shapes, strict=True) if d == dim]
         self.rows = np.empty((sum(r for *_, r in kept), dim), dtype=np.float32)
         self.scales = np.empty(len(self.rows), dtype=np.float32)
