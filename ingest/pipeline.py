@@ -12,7 +12,8 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
    then their old versions deleted (Chroma is the source of truth). A one-page memo alone
    would be a call too small for the bulk embedder and a write to Chroma that costs about
    30 ms whatever it holds (BENCHMARKS.md, "Stop 31"). While a file is chunked or
-   embedded, the worker already reads the next one (reading writes nothing);
+   embedded or written, the worker already reads the next ones, up to ``READ_AHEAD`` files
+   (reading writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
    pointer swap: a failure leaves the previous index serving).
 
@@ -44,6 +45,14 @@ from retrieval.files import sha256_file
 from retrieval.late_interaction import embed_for_store
 
 log = logging.getLogger(__name__)
+
+# How many files the loader worker reads ahead of the one being chunked. One was not enough
+# once files were embedded together: the files of the next call were then read one by one
+# while the main thread waited, about 1 s of a 1,000-page ingest. They are queued while the
+# main thread chunks and writes, when a core is free, and only the next one while it
+# embeds: reading more then slowed the embedding by more than the wait saved (BENCHMARKS.md,
+# stop 34).
+READ_AHEAD = 4
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
 
@@ -198,15 +207,22 @@ def _ingest_locked(
             ahead: dict[Path, _Seen] = {}  # files read ahead: what was found of them
             for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
-                after = files[i + 1] if i + 1 < len(files) else None
-                result = _chunk_file(index, config, worker, path, source, effective, ahead, after)
+                later = files[i + 1 : i + 1 + READ_AHEAD]
+
+                def read_ahead(later: list[tuple[Path, str]] = later) -> None:
+                    for after in later:
+                        _read_ahead(index, config, worker, *after, ahead)
+
+                result = _chunk_file(index, config, worker, path, source, effective, ahead, later)
                 if isinstance(result, _Chunked):
                     waiting.append((len(results), result))
                 results.append(result)
                 chunks = sum(len(f.chunks) for _, f in waiting)
-                if waiting and (chunks >= config.embed_batch or after is None):
+                if not (waiting and (chunks >= config.embed_batch or not later)):
+                    read_ahead()  # while the next files are chunked
+                else:
                     bar.set_postfix_str(f"embedding {chunks} chunks | {done} chunks")
-                    done += _embed_and_write(index, results, waiting, added_by)
+                    done += _embed_and_write(index, results, waiting, added_by, read_ahead)
                     waiting.clear()
                     bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 tell()
@@ -275,10 +291,13 @@ def _read_ahead(
     source: str,
     ahead: dict[Path, _Seen],
 ) -> None:
-    """Start reading the next file in the worker while this one is embedded, when it is
-    one that will be read: the worker's core would sit idle otherwise. Only reads; a file
-    that turns out otherwise is dealt with in its turn. What it found (the file's hash, the
-    versions stored) goes in ``ahead``: nothing else writes that source before its turn."""
+    """Queue a later file to be read in the worker while the ones before it are chunked,
+    embedded and written, when it is one that will be read: the worker's core would sit
+    idle otherwise. Only reads; a file that turns out otherwise is dealt with in its turn.
+    What it found (the file's hash, the versions stored) goes in ``ahead``: nothing else
+    writes that source before its turn."""
+    if path in ahead:
+        return  # looked at already
     try:
         size = path.stat().st_size
         if not supported(path) or size == 0 or size > config.max_file_mb * 1e6:
@@ -319,10 +338,10 @@ def _chunk_file(
     source: str,
     effective: date | None,
     ahead: dict[Path, _Seen],
-    after: tuple[Path, str] | None,
+    later: list[tuple[Path, str]],
 ) -> FileResult | _Chunked:
     """One file, in its turn, up to its chunks; or its result, when it is unchanged,
-    skipped or failed. ``after``: the next file, read ahead once this one is read;
+    skipped or failed. ``later``: the next files, read ahead once this one is read;
     ``ahead``: what reading ahead found of files (this one's is taken from there)."""
     if not supported(path):
         return FileResult(source, "skipped", reason=unsupported_reason(path))
@@ -347,8 +366,8 @@ def _chunk_file(
             # gave it or the day it was first added
             effective, added = _dates_kept(index, source, effective)
         pages = worker.load(loader_for(path), path)
-        if after is not None:
-            _read_ahead(index, config, worker, *after, ahead)
+        if later:  # the next file at once; the others once it is clear what comes now
+            _read_ahead(index, config, worker, *later[0], ahead)
         head = "\n".join(p.text for p in pages[:3])[:TEXT_HEAD]
         dated = effective_date(
             source=source,
@@ -386,23 +405,26 @@ def _embed_and_write(
     results: list[FileResult | _Chunked],
     waiting: list[tuple[int, _Chunked]],
     added_by: str | None,
+    embedded: Callable[[], None] = lambda: None,
 ) -> int:
     """Embed the chunks of the files ``waiting`` in one call and write them to the store
     in one go, then put each file's result in its place in ``results``. Returns how many
     chunks were written. When the embedder fails on the call, each file is embedded alone,
-    so that only a file it fails on again is reported failed, with the error."""
+    so that only a file it fails on again is reported failed, with the error.
+    ``embedded``: called between the embedding and the write."""
     texts = [c.index_text for _, f in waiting for c in f.chunks]
     try:
         embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
     except Exception as exc:  # the embedder's error: onnxruntime, OpenVINO, torch, memory
         if len(waiting) > 1:
             log.warning("embedding %d files together failed (%s); one at a time", len(waiting), exc)
-            return sum(_embed_and_write(index, results, [w], added_by) for w in waiting)
+            return sum(_embed_and_write(index, results, [w], added_by, embedded) for w in waiting)
         n, file = waiting[0]
         log.exception("embedding %s failed", file.source)
         why = f"its text could not be embedded ({type(exc).__name__}: {exc})"
         results[n] = FileResult(file.source, "failed", reason=why)
         return 0
+    embedded()
     docs, start = [], 0
     for _, file in waiting:
         end = start + len(file.chunks)

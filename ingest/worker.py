@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ingest.loaders import Loader, Page
 
 # A ceiling on the child's address space, so a file that would eat all memory fails alone.
 _MEMORY_LIMIT = 4 * 1024**3
+_REPLY_BUFFER = 4 * 1024**2
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -78,19 +80,25 @@ def loader_name(loader: Loader) -> str:
 
 
 class LoaderWorker:
-    """``load(loader, path)`` in a reusable child process, at most ``timeout_s`` per file."""
+    """``load(loader, path)`` in a reusable child process, at most ``timeout_s`` per file.
+    ``submit`` queues files to read ahead: the child reads them one after the other and
+    ``load`` collects each reply in that order."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
-        self._pending: tuple[str, str] | None = None  # (loader, path) sent, reply not read
+        # (loader, path) of the jobs sent whose replies are not read, in the order sent
+        self._pending: deque[tuple[str, str]] = deque()
 
     def _start(self) -> Connection:
         if self._proc is not None and self._proc.poll() is None and self._conn is not None:
             return self._conn
         self._kill()
         ours, theirs = socket.socketpair()
+        # replies of files read ahead wait in the socket until collected: room for a few
+        # (the kernel caps it, at about 400 KB by default; a child with no room just waits)
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _REPLY_BUFFER)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p
@@ -107,30 +115,33 @@ class LoaderWorker:
         return self._conn
 
     def submit(self, loader: Loader, path: Path) -> None:
-        """Start reading ``path`` in the child and return at once; ``load`` with the same
-        arguments collects the pages. Ingest reads the next file this way while it embeds
-        the current one. A job still pending is dropped (its child killed) first."""
+        """Queue ``path`` to be read in the child and return at once; ``load`` with the
+        same arguments collects the pages. Ingest reads the next files this way while it
+        chunks, embeds and writes the ones before. A file already queued is not sent again."""
         job = (loader_name(loader), str(path))
-        if self._pending is not None:
-            if self._pending == job:
-                return
-            self._kill()
+        if job in self._pending:
+            return
         conn = self._start()
         try:
             conn.send_bytes(json.dumps({"loader": job[0], "path": job[1]}).encode())
         except OSError:
             self._kill()  # ``load`` starts a fresh child and sends it again
             return
-        self._pending = job
+        self._pending.append(job)
 
     def load(self, loader: Loader, path: Path) -> list[Page]:
-        """The pages of ``path``, read in the child (collected, when ``submit`` started it).
-        The time limit runs from when this call starts waiting: a file read ahead had the
-        time before it too."""
+        """The pages of ``path``, read in the child (collected, when ``submit`` queued it).
+        Files queued before it that nobody collected are dropped, with the child reading
+        them. The time limit runs from when this call starts waiting: a file read ahead had
+        the time before it too."""
         started = time.monotonic()
+        job = (loader_name(loader), str(path))
+        if self._pending and self._pending[0] != job:
+            self._kill()  # the replies before its own would have to be waited for
         self.submit(loader, path)
         conn = self._conn
-        self._pending = None
+        if self._pending:
+            self._pending.popleft()
         try:
             if conn is None:
                 raise OSError("the reader process could not be started")
@@ -153,7 +164,7 @@ class LoaderWorker:
         return [Page(*page) for page in reply["pages"]]
 
     def _kill(self) -> None:
-        self._pending = None
+        self._pending.clear()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
@@ -164,7 +175,7 @@ class LoaderWorker:
     def close(self) -> None:
         """Let the child finish (closing the socket ends its loop); kill it if it hangs,
         or at once when it is still reading a file nobody will collect."""
-        if self._pending is not None:
+        if self._pending:
             self._kill()
         if self._conn is not None:
             self._conn.close()

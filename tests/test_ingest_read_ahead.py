@@ -1,5 +1,6 @@
-"""Ingest reads the next file in the worker while it embeds the current one, and a file
-read ahead is collected, dropped or timed out exactly as one read in its turn. Small files
+"""Ingest reads the next files in the worker while it chunks, embeds and writes the ones
+before, and a file read ahead is collected, dropped or timed out exactly as one read in its
+turn. Small files
 are embedded together, each chunk keeping its own vector."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ingest import ingest_paths
 from ingest.chunking import chunk_pages
 from ingest.errors import IngestError
 from ingest.loaders import LOADERS, Page, load
-from ingest.pipeline import file_hash
+from ingest.pipeline import READ_AHEAD, file_hash
 from ingest.worker import LoaderWorker
 from tests.conftest import make_settings
 from tests.test_ingest_hostile import load_slowly
@@ -28,43 +29,70 @@ def load_marking(path: Path) -> list[Page]:
     return [Page(path.read_text(), None)]
 
 
-class WatchingEmbedder:
-    """Wraps the real embedder; while embedding the first file, waits (up to 20 s) for the
-    second file's mark, and records whether it came."""
+def _read(path: Path) -> bool:
+    return path.with_name(path.name + ".read").exists()
 
-    def __init__(self, inner, second: Path) -> None:
-        self.inner, self.second = inner, second
+
+def _wait_and_see(expected: list[Path], later: list[Path]) -> list[str]:
+    """Waits (up to 20 s) for the marks of the files ``expected``, then a moment more, and
+    returns which files of ``later`` were read by then."""
+    deadline = time.monotonic() + 20
+    while not all(_read(p) for p in expected) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # time enough for one file more, were it asked for
+    return [p.name for p in later if _read(p)]
+
+
+class WatchingEmbedder:
+    """Wraps the real embedder; while embedding the first file, records which of the files
+    ``later`` are read (``_wait_and_see`` for the first of them)."""
+
+    def __init__(self, inner, later: list[Path]) -> None:
+        self.inner, self.later = inner, later
         self.name, self.signature = inner.name, inner.signature
-        self.seen: list[bool] = []
+        self.seen: list[str] | None = None
 
     def embed(self, texts):
-        mark = self.second.with_name(self.second.name + ".read")
-        if not self.seen and "first" in texts[0]:
-            deadline = time.monotonic() + 20
-            while not mark.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self.seen.append(mark.exists())
+        if self.seen is None and "first" in texts[0]:
+            self.seen = _wait_and_see(self.later[:1], self.later)
         return self.inner.embed(texts)
 
 
-def test_the_next_file_is_read_while_this_one_is_embedded(tmp_path, embedder, monkeypatch):
+def test_the_next_files_are_read_while_this_one_is_embedded_and_written(
+    tmp_path, embedder, monkeypatch
+):
     from app.wiring import open_index
 
     monkeypatch.setitem(LOADERS, ".mark", load_marking)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.mark").write_text("The first policy: parking costs EUR 35 a month.")
-    (docs / "b.mark").write_text("The second policy: bicycles park for free.")
+    names = [f"{c}.mark" for c in "bcdef"]
+    for n, name in enumerate(names):
+        (docs / name).write_text(f"Policy {n + 2}: bicycles park in rack {n + 2}.")
+    later = [docs / n for n in names]
     settings = make_settings(tmp_path / "store", ingest_batch_chunks=1)  # each file alone
-    watching = WatchingEmbedder(embedder, docs / "b.mark")
+    watching = WatchingEmbedder(embedder, later)
     index = open_index(settings, embedder=watching)
+    seen_at_write: list[list[str]] = []
+    put = index.store.put_documents
+
+    def watched_put(docs):
+        if not seen_at_write:
+            seen_at_write.append(_wait_and_see(later[:READ_AHEAD], later))
+        return put(docs)
+
+    index.store.put_documents = watched_put
 
     report = ingest_paths(index, [docs], config=ingest_config(settings))
 
-    assert report.ok and report.count("added") == 2, report.summary()
-    # without reading ahead, b.mark is read only after a.mark's embedding returns
-    assert watching.seen == [True]
-    assert index.store.count() == 2
+    assert report.ok and report.count("added") == 6, report.summary()
+    # while the first file is embedded, only the next is read (reading more would slow
+    # the embedding); while it is written, the READ_AHEAD after it, and no further
+    assert READ_AHEAD == 4
+    assert watching.seen == names[:1]
+    assert seen_at_write == [names[:READ_AHEAD]]
+    assert index.store.count() == 6
 
 
 class RecordingEmbedder:
@@ -145,6 +173,28 @@ def test_a_worker_collects_what_it_read_ahead_and_drops_what_nobody_asks_for(tmp
         worker.submit(load_marking, one)  # read ahead, then another file is asked for
         assert [p.text for p in worker.load(load_marking, two)] == ["second file"]
         assert [p.text for p in worker.load(load_marking, one)] == ["first file"]
+    finally:
+        worker.close()
+
+
+def test_files_queued_ahead_are_read_in_turn_and_collected_in_order(tmp_path):
+    paths = [tmp_path / f"{n}.mark" for n in ("one", "two", "three")]
+    for path in paths:
+        path.write_text(f"text of {path.stem}")
+    worker = LoaderWorker(timeout_s=30)
+    try:
+        for path in paths:
+            worker.submit(load_marking, path)
+        deadline = time.monotonic() + 20  # all read before any is collected
+        while not all(_read(p) for p in paths):
+            assert time.monotonic() < deadline, "the files queued were not all read"
+            time.sleep(0.05)
+        assert [p.text for p in worker.load(load_marking, paths[0])] == ["text of one"]
+        assert [p.text for p in worker.load(load_marking, paths[1])] == ["text of two"]
+        # asked out of order: the one queued before it is dropped, this one still comes
+        worker.submit(load_marking, paths[0])
+        assert [p.text for p in worker.load(load_marking, paths[2])] == ["text of three"]
+        assert [p.text for p in worker.load(load_marking, paths[0])] == ["text of one"]
     finally:
         worker.close()
 
