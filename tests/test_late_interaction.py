@@ -191,6 +191,25 @@ def test_token_store_keeps_vectors_in_int8_and_forgets_deleted_chunks(tmp_path):
         assert quantize(v)[8 + 2 * len(v) :] == q.tobytes()
 
 
+def test_a_token_stores_writes_reach_the_file_by_a_checkpoint_aside(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = {f"id{i}": unit(*rng.standard_normal((200, 384)).tolist()) for i in range(40)}
+    store = TokenStore(tmp_path / "tokens.sqlite3")
+    store.put((k, Tokens(v, np.arange(len(v)))) for k, v in rows.items())
+    with sqlite3.connect(store.path) as other:  # a search's connection sees them at once
+        assert other.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 40
+    store.settle()
+    # 40 rows of 200 x 384 int8 (3 MB): copied from the WAL into the file by the thread,
+    # which no automatic checkpoint of the writer would have done yet (1,000 pages, 32 MB)
+    assert store.path.stat().st_size > 40 * 200 * 384
+    db = store._conn()
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no wait a commit
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    store.delete(["id0"])
+    store.close()  # waits for the checkpoint
+    assert TokenStore(store.path).count() == 39
+
+
 def test_packed_token_vectors_score_as_the_chunks_rows_do(tmp_path):
     """What a search reads (``TokenStore.packed``: the scales applied to the products)
     gives the chunks' best pieces and the re-ranking of their rows as ``get`` gives them."""
