@@ -305,9 +305,9 @@ def _read_ahead(
         seen = ahead[path] = _Seen(file_hash(path), index.store.doc_ids_of(source))
         if seen.known == {seen.doc_id} and index.store.has_context(source):
             return  # unchanged: nothing to read
+        worker.submit(loader_for(path), path)
     except Exception:  # only a head start: the file's own turn meets and reports any error
         return
-    worker.submit(loader_for(path), path)
 
 
 @dataclass(frozen=True)
