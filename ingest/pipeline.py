@@ -50,8 +50,8 @@ log = logging.getLogger(__name__)
 # once files were embedded together: the files of the next call were then read one by one
 # while the main thread waited, about 1 s of a 1,000-page ingest. They are queued while the
 # main thread chunks and writes, when a core is free, and only the next one while it
-# embeds: reading more then slowed the embedding by more than the wait saved (BENCHMARKS.md,
-# stop 34).
+# embeds, which keeps both cores busy (a first version that queued four at all times
+# measured no better: BENCHMARKS.md, stop 34).
 READ_AHEAD = 4
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
