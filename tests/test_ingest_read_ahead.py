@@ -1,7 +1,6 @@
 """Ingest reads the next files in the worker while it chunks, embeds and writes the ones
 before, and a file read ahead is collected, dropped or timed out exactly as one read in its
-turn. Small files
-are embedded together, each chunk keeping its own vector."""
+turn. Small files are embedded together, each chunk keeping its own vector."""
 
 from __future__ import annotations
 
@@ -87,8 +86,8 @@ def test_the_next_files_are_read_while_this_one_is_embedded_and_written(
     report = ingest_paths(index, [docs], config=ingest_config(settings))
 
     assert report.ok and report.count("added") == 6, report.summary()
-    # while the first file is embedded, only the next is read (reading more would slow
-    # the embedding); while it is written, the READ_AHEAD after it, and no further
+    # while the first file is embedded, only the next is read (the cores are the
+    # embedder's then); while it is written, the READ_AHEAD after it, and no further
     assert READ_AHEAD == 4
     assert watching.seen == names[:1]
     assert seen_at_write == [names[:READ_AHEAD]]
