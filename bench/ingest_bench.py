@@ -103,10 +103,11 @@ def expected_chunks(corpus: Path, settings: Any) -> list[Any]:
     return out
 
 
-def timed(fn: Callable[..., Any], *args: Any) -> float:
-    started = time.perf_counter()
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:
+    """(wall seconds, ``cpu_seconds``) of ``fn(*args)``."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     fn(*args)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def cpu_seconds() -> float:
@@ -227,9 +228,7 @@ def one_round(
     def bare(part: list[str]) -> object:
         return embed_for_store(real, part, depth=settings.rerank_depth)
 
-    cpu = cpu_seconds()
-    raw_s = timed(bare, texts[0::2])
-    bare_cpu = cpu_seconds() - cpu
+    raw_s, bare_cpu = timed(bare, texts[0::2])
     embedder = TimedEmbedder(real)
     index = open_index(settings, embedder=embedder)
     put = index.store.put_documents = Timed(index.store.put_documents)
@@ -242,9 +241,8 @@ def one_round(
     assert report.ok and report.count("added") == files, report.summary()
     assert index.store.count() == len(texts), (index.store.count(), len(texts))
     pages = sum(d.pages for d in list_documents(index))
-    cpu = cpu_seconds()
-    raw_s += timed(bare, texts[1::2])
-    bare_cpu += cpu_seconds() - cpu
+    wall, cpu = timed(bare, texts[1::2])
+    raw_s, bare_cpu = raw_s + wall, bare_cpu + cpu
     return Round(
         raw_s,
         pipeline_s,

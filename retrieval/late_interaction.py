@@ -226,14 +226,20 @@ def quantize(vectors: np.ndarray) -> bytes:
     return header + scale.astype(np.float16).tobytes() + q.tobytes()
 
 
+def _stored(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``quantize``'s bytes as views, nothing copied: (each row's float16 scale, the int8
+    rows, shaped (rows, dim))."""
+    rows, dim = (int(x) for x in np.frombuffer(blob, dtype=np.int32, count=2))
+    scale = np.frombuffer(blob, dtype=np.float16, count=rows, offset=8)
+    return scale, np.frombuffer(blob, dtype=np.int8, offset=8 + 2 * rows).reshape(rows, dim)
+
+
 def dequantize(blob: bytes) -> np.ndarray:
     """``quantize``'s rows back. Rows that were unit length come back within about 0.5 % of
     it, which is left as it is: normalising again would cost a search more than the
     re-scoring itself."""
-    rows, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
-    scale = np.frombuffer(blob[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
-    q = np.frombuffer(blob[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim)
-    return q.astype(np.float32) * scale[:, None]
+    scale, q = _stored(blob)
+    return q.astype(np.float32) * scale.astype(np.float32)[:, None]
 
 
 class PackedTokens:
@@ -245,22 +251,19 @@ class PackedTokens:
     product itself (BENCHMARKS.md, stop 33)."""
 
     def __init__(self, blobs: Sequence[tuple[str, bytes]]) -> None:
-        shapes = [
-            tuple(int(x) for x in np.frombuffer(b, dtype=np.int32, count=2)) for _, b in blobs
-        ]
-        dim = max((d for _, d in shapes), default=0)
+        stored = [(chunk_id, *_stored(blob)) for chunk_id, blob in blobs]
+        dim = max((q.shape[1] for *_, q in stored), default=0)
         # a chunk whose rows are narrower than the widest (another embedder's) counts as not
         # stored, as a missing one does: the search then keeps the fused order
-        kept = [(i, b, r) for (i, b), (r, d) in zip(blobs, shapes, strict=True) if d == dim]
-        self.rows = np.empty((sum(r for *_, r in kept), dim), dtype=np.float32)
+        kept = [(chunk_id, scale, q) for chunk_id, scale, q in stored if q.shape[1] == dim]
+        self.rows = np.empty((sum(len(q) for *_, q in kept), dim), dtype=np.float32)
         self.scales = np.empty(len(self.rows), dtype=np.float32)
         self.spans: dict[str, tuple[int, int]] = {}
         at = 0
-        for chunk_id, blob, n in kept:
-            self.rows[at : at + n] = np.frombuffer(blob, dtype=np.int8, offset=8 + 2 * n).reshape(
-                n, dim
-            )
-            self.scales[at : at + n] = np.frombuffer(blob, dtype=np.float16, count=n, offset=8)
+        for chunk_id, scale, q in kept:
+            n = len(q)
+            self.rows[at : at + n] = q
+            self.scales[at : at + n] = scale
             self.spans[chunk_id] = (at, at + n)
             at += n
 
