@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     added = (r.pipeline_s - r.embed_s) / r.embed_s
     spread = ", ".join(f"{x.ratio:.3f}" for x in rounds)
     cpu_spread = ", ".join(f"{x.cpu_ratio:.3f}" for x in rounds)
+    drift = ", ".join(f"{x.embed_s / x.bare_s:.3f}" for x in rounds)
     rows = [
         ("embedder", args.backend, getattr(real, "signature", real.name)),
         ("pages", f"{r.pages}", f"{files} PDFs, ~{args.chars} characters a page"),
@@ -350,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline / bare embedder", f"{r.ratio:.3f}", f"overhead {r.ratio - 1:+.1%} (target < +20%)"),
         ("  every round", spread, f"{len(rounds)} in this process; the median's row is shown"),
         ("  in CPU seconds", f"{r.cpu_ratio:.3f}", f"{r.pipeline_cpu:.1f} s (with the loader's) against {r.bare_cpu:.1f} s; every round: {cpu_spread}"),
+        ("  embedding inside / bare", f"{r.embed_s / r.bare_s:.3f}", f"the same texts: above 1, the embedding itself ran slower in the pipeline (the host, or work beside it); every round: {drift}"),
         ("non-embedding work / embedding", f"{added:.3f}", "within the pipeline run: immune to load drift"),
         ("  embedding in the pipeline", f"{r.embed_s:.1f} s", f"{r.embed_calls} calls (files together, --embed-batch {args.embed_batch})"),
         ("  Chroma writes", f"{r.put_s:.1f} s", f"{r.puts} writes of {files} documents, with their token vectors"),
