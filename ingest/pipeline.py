@@ -194,6 +194,7 @@ def _ingest_locked(
     waiting: list[tuple[int, _Chunked]] = []  # those waiting, with their place in results
     done = 0  # chunks written
     told = 0  # results handed to on_result
+    written: dict[str, tuple] = {}  # the chunks written, as the BM25 index takes them
 
     def tell() -> None:
         nonlocal told
@@ -222,7 +223,7 @@ def _ingest_locked(
                     read_ahead()  # while the next files are chunked
                 else:
                     bar.set_postfix_str(f"embedding {chunks} chunks | {done} chunks")
-                    done += _embed_and_write(index, results, waiting, added_by, read_ahead)
+                    done += _embed_and_write(index, results, waiting, added_by, read_ahead, written)
                     waiting.clear()
                     bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 tell()
@@ -239,7 +240,7 @@ def _ingest_locked(
     report.results = [r for r in results if isinstance(r, FileResult)]
     # a date corrected writes no chunk but changes what BM25 holds
     changed = any(r.status in ("added", "updated") for r in report.results)
-    error = sync_bm25(index, changed=changed or bool(report.repaired))
+    error = sync_bm25(index, changed=changed or bool(report.repaired), known=written)
     if error:
         report.errors.append(error)
     return report
@@ -268,12 +269,16 @@ def _after_store_failure(
     return out
 
 
-def sync_bm25(index: Index, *, changed: bool, reuse: bool = True) -> str | None:
+def sync_bm25(
+    index: Index, *, changed: bool, reuse: bool = True, known: dict[str, tuple] | None = None
+) -> str | None:
     """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma, taking
-    the terms of the chunks the saved version holds from there unless ``reuse`` is False.
+    the terms of the chunks the saved version holds from there unless ``reuse`` is False,
+    and the chunks ``known`` (just written, by id) from there instead of reading them back.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
     try:
-        index.sync_bm25(rebuild=changed, reuse=reuse)  # built aside, swapped in whole
+        # built aside, swapped in whole
+        index.sync_bm25(rebuild=changed, reuse=reuse, known=known)
     except OSError as exc:
         return (
             f"The keyword (BM25) index could not be saved ({exc.strerror or exc}); the "
@@ -406,19 +411,23 @@ def _embed_and_write(
     waiting: list[tuple[int, _Chunked]],
     added_by: str | None,
     embedded: Callable[[], None] = lambda: None,
+    written: dict[str, tuple] | None = None,
 ) -> int:
     """Embed the chunks of the files ``waiting`` in one call and write them to the store
     in one go, then put each file's result in its place in ``results``. Returns how many
     chunks were written. When the embedder fails on the call, each file is embedded alone,
     so that only a file it fails on again is reported failed, with the error.
-    ``embedded``: called between the embedding and the write."""
+    ``embedded``: called between the embedding and the write; ``written``: gets the rows
+    of the chunks written, by id (``NewDocument.rows``), for the closing BM25 sync."""
     texts = [c.index_text for _, f in waiting for c in f.chunks]
     try:
         embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
     except Exception as exc:  # the embedder's error: onnxruntime, OpenVINO, torch, memory
         if len(waiting) > 1:
             log.warning("embedding %d files together failed (%s); one at a time", len(waiting), exc)
-            return sum(_embed_and_write(index, results, [w], added_by, embedded) for w in waiting)
+            return sum(
+                _embed_and_write(index, results, [w], added_by, embedded, written) for w in waiting
+            )
         n, file = waiting[0]
         log.exception("embedding %s failed", file.source)
         why = f"its text could not be embedded ({type(exc).__name__}: {exc})"
@@ -446,6 +455,8 @@ def _embed_and_write(
         index.store.put_documents(docs)
     except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
         raise _StoreFailed([f.source for _, f in waiting], exc) from exc
+    if written is not None:
+        written.update((row[0], row) for doc in docs for row in doc.rows())
     for n, file in waiting:
         results[n] = FileResult(
             file.source,

@@ -4,6 +4,7 @@ the errors it raises are in ``retrieval.errors``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from retrieval.bm25_index import BM25Index
@@ -63,11 +64,18 @@ class Index:
         """One writer at a time, on this host and across hosts (see ``ChromaStore.writer``)."""
         return self.store.writer(timeout)
 
-    def sync_bm25(self, *, rebuild: bool = False, reuse: bool = True) -> None:
+    def sync_bm25(
+        self,
+        *,
+        rebuild: bool = False,
+        reuse: bool = True,
+        known: Mapping[str, tuple] | None = None,
+    ) -> None:
         """Bring the BM25 index in line with Chroma, the source of truth (``rebuild``: re-derive
         it even if the saved one matches; ``reuse``: with the saved version's terms of the
-        chunks it already holds). Built aside and swapped in whole."""
-        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse)
+        chunks it already holds; ``known``: rows of chunks just written, not read back, see
+        ``LiveBM25.sync``). Built aside and swapped in whole."""
+        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse, known=known)
 
     def rebuild_bm25(self) -> None:
         """Re-derive the BM25 index from Chroma, the source of truth, every chunk tokenized

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +26,7 @@ class ChunkSource(Protocol):
 
     def all_ids(self) -> list[str]: ...
 
-    def iter_chunks(self): ...  # noqa: ANN201 - Iterator[BM25Index.build's rows]
+    def iter_chunks(self, ids: Sequence[str] | None = None): ...  # noqa: ANN201 - build's rows
 
     def change_marker(self) -> int | None: ...
 
@@ -56,21 +57,24 @@ class LiveBM25:
         rebuild: bool = False,
         reuse: bool = True,
         if_stale: bool = False,
+        known: Mapping[str, tuple] | None = None,
     ) -> BM25Index:
         """Bring the index in line with the store, aside, then publish it: load the saved
         version, or rebuild from the store when asked, or when the saved one is missing,
         damaged, or holds other ids than the store. A rebuild takes the terms of the chunks
         the saved version already tokenized from there (``reuse``; the index is the same,
-        made sooner). ``if_stale``: nothing to do if another thread brought it in line while
-        this one waited for it. A failed save publishes nothing (the previous version keeps
-        serving) and raises ``OSError``."""
+        made sooner). ``known``: rows of chunks as the store holds them, by id, which are
+        not read again (the chunks an ingest has just written, under the writer lock); the
+        store's ids still decide which chunks are indexed. ``if_stale``: nothing to do if
+        another thread brought it in line while this one waited for it. A failed save
+        publishes nothing (the previous version keeps serving) and raises ``OSError``."""
         with self._lock:
             if if_stale and not self.is_stale(store):
                 return self.current
             marker = store.change_marker()  # read first: a write after it shows as stale
             fresh = self.current.empty_like()
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
-                chunks = list(store.iter_chunks())
+                chunks = _rows(store, known)
                 log.info("Rebuilding the BM25 index from Chroma (%d chunks)", len(chunks))
                 fresh.build(chunks, reuse=reuse)
                 fresh.save()
@@ -92,3 +96,12 @@ class LiveBM25:
             except OSError as exc:
                 log.warning("BM25 index not refreshed (%s); the previous one keeps serving", exc)
         return self.current
+
+
+def _rows(store: ChunkSource, known: Mapping[str, tuple] | None) -> list[tuple]:
+    """The store's chunks as ``BM25Index.build``'s rows, those in ``known`` not read again."""
+    if not known:
+        return list(store.iter_chunks())
+    ids = store.all_ids()
+    rows = [known[cid] for cid in ids if cid in known]
+    return rows + list(store.iter_chunks([cid for cid in ids if cid not in known]))

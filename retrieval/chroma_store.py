@@ -114,6 +114,24 @@ def _lines(value: object) -> tuple[str, ...]:
     return tuple(line for line in str(value).splitlines() if line) if value else ()
 
 
+# a stored chunk as the BM25 index takes it: (id, text, source, page, effective, supersedes,
+# context)
+ChunkRow = tuple[str, str, str, int | None, str | None, tuple[str, ...], str]
+
+
+def chunk_row(cid: str, text: str, meta: dict) -> ChunkRow:
+    """A chunk's BM25 row from its text and its metadata (without the text)."""
+    return (
+        cid,
+        text,
+        meta["source"],
+        meta.get("page"),
+        meta.get("effective"),
+        _lines(meta.get("supersedes")),
+        context_of(text, meta),
+    )
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     source: str
@@ -162,6 +180,13 @@ class NewDocument:
         if self.supersedes:
             extra["supersedes"] = "\n".join(self.supersedes)
         return extra
+
+    def rows(self) -> list[ChunkRow]:
+        """Its chunks as ``ChromaStore.iter_chunks`` reads them back once written, made from
+        the metadata ``put_documents`` writes: the ingest's closing BM25 sync takes them
+        from here instead of reading back what it has just written (``LiveBM25.sync``)."""
+        doc = self.metadata()
+        return [chunk_row(c.id, c.text, {**c.metadata(), **doc}) for c in self.chunks]
 
 
 def _any_source(sources: Sequence[str]) -> dict[str, Any]:
@@ -544,14 +569,17 @@ class ChromaStore:
         return recovery.rebuild(self)
 
     # ---- reading -------------------------------------------------------------------------
-    def records(self, include: list[str]) -> Iterator[tuple[str, str | None, dict | None]]:
-        """Every stored chunk as (id, text, metadata), in batches; ``include`` names what
-        is wanted (``"documents"``: the text, ``"metadatas"``: the rest), and what is not
-        wanted is None. The text is never in the metadata returned."""
+    def records(
+        self, include: list[str], ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, str | None, dict | None]]:
+        """Every stored chunk (or those of ``ids`` still stored) as (id, text, metadata), in
+        batches; ``include`` names what is wanted (``"documents"``: the text,
+        ``"metadatas"``: the rest), and what is not wanted is None. The text is never in the
+        metadata returned."""
         wanted = ["documents", "metadatas"] if "documents" in include else ["metadatas"]
         # by id, not by offset: Chroma walks past every skipped row, so paging a 100,000-chunk
         # store by offset took 20-30 s, by id 5 s (BENCHMARKS.md, stop 28)
-        ids = self.all_ids()
+        ids = self.all_ids() if ids is None else list(ids)
         for start in range(0, len(ids), _READ_BATCH):
             part = ids[start : start + _READ_BATCH]
             got = self._read(lambda c: c.get(ids=part, include=wanted))  # noqa: B023
@@ -584,24 +612,14 @@ class ChromaStore:
         got = self.collection().get(where=where, include=["documents", "metadatas"])
         return [t for _, t, _ in _texts(got) if t]
 
-    def iter_chunks(
-        self,
-    ) -> Iterator[tuple[str, str, str, int | None, str | None, tuple[str, ...], str]]:
-        """Every stored chunk as (id, text, source, page, effective, supersedes, context),
-        in batches (``BM25Index.build``'s rows); context is the title and heading it is
-        indexed under (``retrieval.context``)."""
-        for cid, text, meta in self.records(include=["documents", "metadatas"]):
+    def iter_chunks(self, ids: Sequence[str] | None = None) -> Iterator[ChunkRow]:
+        """Every stored chunk (or those of ``ids`` still stored) as (id, text, source, page,
+        effective, supersedes, context), in batches (``BM25Index.build``'s rows); context is
+        the title and heading it is indexed under (``retrieval.context``)."""
+        for cid, text, meta in self.records(include=["documents", "metadatas"], ids=ids):
             if meta is None or text is None:  # deleted while we read
                 continue
-            yield (
-                cid,
-                text,
-                meta["source"],
-                meta.get("page"),
-                meta.get("effective"),
-                _lines(meta.get("supersedes")),
-                context_of(text, meta),
-            )
+            yield chunk_row(cid, text, meta)
 
     def all_ids(self) -> list[str]:
         return self._read(lambda c: c.get(include=[]))["ids"]

@@ -184,3 +184,63 @@ def test_every_chunk_is_read_once_across_read_batches(empty_index, docs, monkeyp
     read = [cid for cid, *_ in store.iter_chunks()]
     assert sorted(read) == sorted(stored) and len(set(read)) == len(read)
     assert {d.source: d.chunks for d in store.documents()}["long.txt"] == len(stored) - 3
+
+
+def test_a_new_documents_rows_are_the_rows_chroma_gives_back_once_it_is_written(empty_index):
+    """``NewDocument.rows`` stands in for reading back what an ingest has just written (the
+    closing BM25 sync takes it instead): it must be what ``iter_chunks`` reads, field for
+    field, with a page, a date, what it supersedes, its title and a heading."""
+    from retrieval.chroma_store import NewDocument
+    from retrieval.types import Chunk
+
+    chunks = [
+        Chunk("Probation lasts six months.", "policy.pdf", 2, "d1", title="HR", heading="2 > Pr"),
+        Chunk("It may be extended once.", "policy.pdf", 3, "d1", acl=("hr",), title="HR"),
+        Chunk("No title and no page.", "policy.pdf", None, "d1"),
+    ]
+    doc = NewDocument(
+        chunks,
+        empty_index.embedder.embed([c.index_text for c in chunks]),
+        added_at="2026-12-03T21:00:00+00:00",
+        added_by="admin",
+        pages=3,
+        effective="2026-09-08",
+        effective_origin="text",
+        supersedes=["HR Policy 2024", "memo 7"],
+    )
+    empty_index.store.put_documents([doc])
+    stored = sorted(empty_index.store.iter_chunks())
+    assert sorted(doc.rows()) == stored
+    assert {r[4] for r in stored} == {"2026-09-08"} and stored[0][5] == ("HR Policy 2024", "memo 7")
+    # the rows of some ids, as the sync reads those it was not given
+    some = sorted(c.id for c in chunks[:2])
+    assert sorted(empty_index.store.iter_chunks(some)) == [r for r in stored if r[0] in some]
+
+
+def test_the_ingests_bm25_sync_reads_back_no_chunk_it_has_just_written(
+    empty_index, tmp_path, monkeypatch
+):
+    """The closing BM25 sync takes the chunks an ingest wrote from the ingest and reads only
+    the others from Chroma; both are searchable by their words afterwards."""
+    first, second = tmp_path / "canteen.md", tmp_path / "parking.md"
+    first.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n")
+    second.write_text("# Parking\n\nParking spaces are assigned by lottery each spring.\n")
+    assert ingest_paths(empty_index, [first]).ok
+    old = set(empty_index.store.all_ids())
+    store = empty_index.store
+    read: list[str] = []
+    real = store.records
+
+    def records(include, ids=None):
+        for row in real(include, ids):
+            read.append(row[0])
+            yield row
+
+    monkeypatch.setattr(store, "records", records)
+    report = ingest_paths(empty_index, [second])
+    assert report.ok and report.count("added") == 1
+    new = set(store.all_ids()) - old
+    assert new and set(read) == old  # the first file's chunks read, none of the second's
+    bm25 = empty_index.live_bm25.current
+    assert bm25.search("lottery parking", 1)[0].source == "parking.md"
+    assert bm25.search("lentil soup", 1)[0].source == "canteen.md"
