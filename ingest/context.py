@@ -52,12 +52,18 @@ def _norm(line: str) -> str:
 def furniture(pages: Sequence[Page]) -> frozenset[str]:
     """Normalised lines repeated on many pages (running headers and footers): they are no
     section's heading. A line counts when it is on at least 3 pages and 30 % of them."""
-    if len(pages) < 3:
+    return _furniture([[_norm(line) for line in page.text.splitlines()] for page in pages])
+
+
+def _furniture(norms: Sequence[Sequence[str]]) -> frozenset[str]:
+    """``furniture`` of the pages' lines already normalised, a list a page ("" for a blank
+    line): ``page_headings`` normalises each line once for both."""
+    if len(norms) < 3:
         return frozenset()
     seen: Counter[str] = Counter()
-    for page in pages:
-        seen.update({_norm(line) for line in page.text.splitlines() if line.strip()})
-    need = max(3, int(0.3 * len(pages)))
+    for page in norms:
+        seen.update({line for line in page if line})
+    need = max(3, int(0.3 * len(norms)))
     return frozenset(line for line, n in seen.items() if n >= need)
 
 
@@ -135,15 +141,17 @@ def page_headings(pages: Sequence[Page], depth: int = 2) -> list[list[tuple[int,
     (character offset in the page text, "Section > Subsection"), in order. The path keeps the
     last ``depth`` levels and goes on over page breaks; running headers and footers are
     skipped."""
-    skip = furniture(pages)
+    lines = [page.text.splitlines(keepends=True) for page in pages]
+    norms = [[_norm(line) for line in on_page] for on_page in lines]
+    skip = _furniture(norms)
     out: list[list[tuple[int, str]]] = []
     stack: list[tuple[int, str]] = []  # (level, heading), outermost first
-    for page in pages:
+    for on_page, normed in zip(lines, norms, strict=True):
         found: list[tuple[int, str]] = []
         offset, previous = 0, ""
-        for line in page.text.splitlines(keepends=True):
+        for line, norm in zip(on_page, normed, strict=True):
             stripped = line.strip()
-            if stripped and _norm(stripped) not in skip:
+            if stripped and norm not in skip:
                 heading = heading_of(line.rstrip("\r\n"), previous)
                 if heading:
                     level = heading_level(heading, line)
