@@ -87,13 +87,14 @@ def embed_for_store(
 
 
 def document_frequencies(pieces: Iterable[np.ndarray]) -> tuple[Counter[int], int]:
-    """In how many of the texts each word piece occurs, and how many texts there were."""
-    df: Counter[int] = Counter()
-    n = 0
-    for p in pieces:
-        df.update({int(i) for i in p})
-        n += 1
-    return df, n
+    """In how many of the texts each word piece occurs, and how many texts there were.
+    Counted in numpy (each text's distinct pieces, then all of them at once): a Python set
+    a text took 0.18-0.25 s of 3,000 chunks, this 0.07-0.09 s (BENCHMARKS.md, stop 36)."""
+    distinct = [np.unique(np.asarray(p, dtype=np.int64)) for p in pieces]
+    if not distinct:
+        return Counter(), 0
+    found, counts = np.unique(np.concatenate(distinct), return_counts=True)
+    return Counter(dict(zip(found.tolist(), counts.tolist(), strict=True))), len(distinct)
 
 
 def idf_weights(pieces: np.ndarray, df: Mapping[int, int], total: int) -> np.ndarray | None:
