@@ -99,9 +99,10 @@ class LiveBM25:
 
 
 def _rows(store: ChunkSource, known: Mapping[str, tuple] | None) -> list[tuple]:
-    """The store's chunks as ``BM25Index.build``'s rows, those in ``known`` not read again."""
+    """The store's chunks as ``BM25Index.build``'s rows, those in ``known`` not read again,
+    in the store's order (the order a full read gives, so the index is the same)."""
     if not known:
         return list(store.iter_chunks())
     ids = store.all_ids()
-    rows = [known[cid] for cid in ids if cid in known]
-    return rows + list(store.iter_chunks([cid for cid in ids if cid not in known]))
+    read = {row[0]: row for row in store.iter_chunks([cid for cid in ids if cid not in known])}
+    return [known[cid] if cid in known else read[cid] for cid in ids if cid in known or cid in read]

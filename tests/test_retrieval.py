@@ -244,3 +244,6 @@ def test_the_ingests_bm25_sync_reads_back_no_chunk_it_has_just_written(
     bm25 = empty_index.live_bm25.current
     assert bm25.search("lottery parking", 1)[0].source == "parking.md"
     assert bm25.search("lentil soup", 1)[0].source == "canteen.md"
+    # the same index, in the same order, as one made by reading everything back
+    empty_index.sync_bm25(rebuild=True)
+    assert empty_index.live_bm25.current._docs == bm25._docs
