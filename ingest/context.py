@@ -49,15 +49,11 @@ def _norm(line: str) -> str:
     return _DIGITS.sub("#", " ".join(line.split()).lower())
 
 
-def furniture(pages: Sequence[Page]) -> frozenset[str]:
+def furniture(norms: Sequence[Sequence[str]]) -> frozenset[str]:
     """Normalised lines repeated on many pages (running headers and footers): they are no
-    section's heading. A line counts when it is on at least 3 pages and 30 % of them."""
-    return _furniture([[_norm(line) for line in page.text.splitlines()] for page in pages])
-
-
-def _furniture(norms: Sequence[Sequence[str]]) -> frozenset[str]:
-    """``furniture`` of the pages' lines already normalised, a list a page ("" for a blank
-    line): ``page_headings`` normalises each line once for both."""
+    section's heading. A line counts when it is on at least 3 pages and 30 % of them.
+    ``norms``: each page's lines as ``_norm`` makes them ("" for a blank line), which
+    ``page_headings`` makes once for this and for its own pass."""
     if len(norms) < 3:
         return frozenset()
     seen: Counter[str] = Counter()
@@ -143,7 +139,7 @@ def page_headings(pages: Sequence[Page], depth: int = 2) -> list[list[tuple[int,
     skipped."""
     lines = [page.text.splitlines(keepends=True) for page in pages]
     norms = [[_norm(line) for line in on_page] for on_page in lines]
-    skip = _furniture(norms)
+    skip = furniture(norms)
     out: list[list[tuple[int, str]]] = []
     stack: list[tuple[int, str]] = []  # (level, heading), outermost first
     for on_page, normed in zip(lines, norms, strict=True):

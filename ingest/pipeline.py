@@ -223,7 +223,7 @@ def _ingest_locked(
                     read_ahead()  # while the next files are chunked
                 else:
                     bar.set_postfix_str(f"embedding {chunks} chunks | {done} chunks")
-                    done += _embed_and_write(index, results, waiting, added_by, read_ahead, written)
+                    done += _embed_and_write(index, results, waiting, added_by, written, read_ahead)
                     waiting.clear()
                     bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 tell()
@@ -410,15 +410,15 @@ def _embed_and_write(
     results: list[FileResult | _Chunked],
     waiting: list[tuple[int, _Chunked]],
     added_by: str | None,
+    written: dict[str, tuple],
     embedded: Callable[[], None] = lambda: None,
-    written: dict[str, tuple] | None = None,
 ) -> int:
     """Embed the chunks of the files ``waiting`` in one call and write them to the store
     in one go, then put each file's result in its place in ``results``. Returns how many
     chunks were written. When the embedder fails on the call, each file is embedded alone,
     so that only a file it fails on again is reported failed, with the error.
-    ``embedded``: called between the embedding and the write; ``written``: gets the rows
-    of the chunks written, by id (``NewDocument.rows``), for the closing BM25 sync."""
+    ``written``: gets the rows of the chunks written, by id (``NewDocument.rows``), for the
+    closing BM25 sync; ``embedded``: called between the embedding and the write."""
     texts = [c.index_text for _, f in waiting for c in f.chunks]
     try:
         embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
@@ -426,7 +426,7 @@ def _embed_and_write(
         if len(waiting) > 1:
             log.warning("embedding %d files together failed (%s); one at a time", len(waiting), exc)
             return sum(
-                _embed_and_write(index, results, [w], added_by, embedded, written) for w in waiting
+                _embed_and_write(index, results, [w], added_by, written, embedded) for w in waiting
             )
         n, file = waiting[0]
         log.exception("embedding %s failed", file.source)
@@ -455,8 +455,7 @@ def _embed_and_write(
         index.store.put_documents(docs)
     except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
         raise _StoreFailed([f.source for _, f in waiting], exc) from exc
-    if written is not None:
-        written.update((row[0], row) for doc in docs for row in doc.rows())
+    written.update((row[0], row) for doc in docs for row in doc.rows())
     for n, file in waiting:
         results[n] = FileResult(
             file.source,
