@@ -15,7 +15,10 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
    embedded or written, the worker already reads the next ones, up to ``READ_AHEAD`` files
    (reading writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
-   pointer swap: a failure leaves the previous index serving).
+   pointer swap: a failure leaves the previous index serving), taking the chunks just
+   written from the ingest and, when the last writer left the saved version in line, the
+   others from that version: only chunks updated in place (a corrected date) are read
+   back (``Index.writer``, ``LiveBM25.sync``).
 
 A re-run of the same command finishes interrupted work: complete documents are unchanged,
 half-written ones were removed by the repair and are written again.
@@ -273,8 +276,10 @@ def sync_bm25(
     index: Index, *, changed: bool, reuse: bool = True, known: dict[str, tuple] | None = None
 ) -> str | None:
     """Re-derive BM25 from Chroma when something changed or it disagrees with Chroma, taking
-    the terms of the chunks the saved version holds from there unless ``reuse`` is False,
-    and the chunks ``known`` (just written, by id) from there instead of reading them back.
+    the terms of the chunks the saved version holds from there unless ``reuse`` is False
+    (and, under ``index.writer``, the rows of the chunks not changed since the last writer
+    left it in line), and the chunks ``known`` (just written, by id) from there instead of
+    reading them back.
     Returns a message for a person when it could not be saved (the old one keeps serving)."""
     try:
         # built aside, swapped in whole

@@ -4,11 +4,13 @@ the errors it raises are in ``retrieval.errors``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from retrieval.bm25_index import BM25Index
-from retrieval.bm25_live import LiveBM25
+from retrieval.bm25_live import LiveBM25, WriterView
 from retrieval.chroma_store import ChromaStore
 from retrieval.config import DEFAULT_EMBEDDING_MODEL, RetrievalConfig, RetrievalMode
 from retrieval.errors import EmbedderError, RetrievalError, StoreError
@@ -36,6 +38,10 @@ class Index:
     embedder: Embedder
     store: ChromaStore
     live_bm25: LiveBM25  # the BM25 index searches read, swapped whole (see bm25_live)
+    # while a thread of this process holds the writer lock: that thread, and the BM25
+    # version that was in line with the store as it took the lock
+    _writer: int | None = field(default=None, init=False, repr=False)
+    _in_line: str | None = field(default=None, init=False, repr=False)
 
     @property
     def bm25(self) -> BM25Index:
@@ -60,9 +66,23 @@ class Index:
             page_weight=self.config.rerank_page_weight,
         )
 
-    def writer(self, timeout: float = 30.0):  # noqa: ANN201 - a context manager
-        """One writer at a time, on this host and across hosts (see ``ChromaStore.writer``)."""
-        return self.store.writer(timeout)
+    @contextlib.contextmanager
+    def writer(self, timeout: float = 30.0) -> Iterator[None]:
+        """One writer at a time, on this host and across hosts (see ``ChromaStore.writer``).
+        Meanwhile the store notes what it writes, so that the writer's BM25 sync reads back
+        only what it cannot know (``sync_bm25``); with a Chroma server, whose other hosts
+        write too, it reads every chunk back."""
+        with self.store.writer(timeout):
+            if self.config.chroma_host:
+                yield
+                return
+            self._in_line = self.live_bm25.take_in_line()
+            self.store.track_changes()
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._in_line, self._writer = None, None
 
     def sync_bm25(
         self,
@@ -73,9 +93,12 @@ class Index:
     ) -> None:
         """Bring the BM25 index in line with Chroma, the source of truth (``rebuild``: re-derive
         it even if the saved one matches; ``reuse``: with the saved version's terms of the
-        chunks it already holds; ``known``: rows of chunks just written, not read back, see
-        ``LiveBM25.sync``). Built aside and swapped in whole."""
-        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse, known=known)
+        chunks it already holds, and under ``writer`` the rows of those it did not change
+        from the version that was in line as it started; ``known``: rows of chunks just
+        written, not read back; see ``LiveBM25.sync``). Built aside and swapped in whole."""
+        writing = self._writer == threading.get_ident()
+        view = WriterView(self._in_line, self.store.changed_ids()) if writing else None
+        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse, known=known, writer=view)
 
     def rebuild_bm25(self) -> None:
         """Re-derive the BM25 index from Chroma, the source of truth, every chunk tokenized

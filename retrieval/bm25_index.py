@@ -134,8 +134,11 @@ class _Doc:
     context: str = ""  # title > heading: indexed with the text, never returned as it
 
     @classmethod
-    def from_row(cls, row: Sequence) -> _Doc:
-        """A stored or given row: (id, text, source, page[, effective, supersedes[, context]])."""
+    def from_row(cls, row: Sequence | _Doc) -> _Doc:
+        """A stored or given row: (id, text, source, page[, effective, supersedes[, context]]),
+        or a saved version's ``_Doc`` as it is."""
+        if isinstance(row, _Doc):
+            return row
         doc = cls(*row)
         return cls(
             doc.id,
@@ -435,6 +438,39 @@ class BM25Index:
         except OSError:
             return None
 
+    def _manifest(self, name: str) -> tuple[dict, list[_Doc]] | None:
+        """Version ``name``'s manifest and its chunks, None when it has another format or
+        its chunks disagree with its count or checksum. Raises when it cannot be read."""
+        folder = self.directory / name
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            log.info(
+                "BM25 index at %s has format %s, this version reads %s (dates, context "
+                "lines and word pairs); it will be rebuilt from Chroma",
+                folder,
+                manifest.get("format_version"),
+                FORMAT_VERSION,
+            )
+            return None
+        docs = [_Doc.from_row(d) for d in manifest["docs"]]
+        if len(docs) != manifest["count"]:
+            return None
+        if ids_checksum(d.id for d in docs) != manifest["checksum"]:
+            return None
+        return manifest, docs
+
+    def saved_docs(self, name: str) -> dict[str, _Doc] | None:
+        """The chunks of saved version ``name`` by id, as rows (without its model): where a
+        writer's sync takes the rows of the chunks it did not change (``LiveBM25.sync``).
+        None when that version is gone or unreadable; taken from memory when loaded."""
+        if name == self._loaded_pointer:
+            return {d.id: d for d in self._docs}
+        try:
+            got = self._manifest(name)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return None if got is None else {d.id: d for d in got[1]}
+
     def load(self) -> bool:
         """Load the current version. False when missing or damaged (the caller rebuilds)."""
         name = self.pointer()
@@ -442,16 +478,10 @@ class BM25Index:
             return False
         folder = self.directory / name
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-            if manifest.get("format_version") != FORMAT_VERSION:
-                log.info(
-                    "BM25 index at %s has format %s, this version reads %s (dates, context "
-                    "lines and word pairs); it will be rebuilt from Chroma",
-                    folder,
-                    manifest.get("format_version"),
-                    FORMAT_VERSION,
-                )
+            got = self._manifest(name)
+            if got is None:
                 return False
+            manifest, docs = got
             scoring = self._scoring()
             saved = {key: manifest.get(key, _FORMAT_4_SCORING.get(key)) for key in scoring}
             if saved != scoring:
@@ -463,11 +493,6 @@ class BM25Index:
                     saved,
                     scoring,
                 )
-                return False
-            docs = [_Doc.from_row(d) for d in manifest["docs"]]
-            if len(docs) != manifest["count"]:
-                return False
-            if ids_checksum(d.id for d in docs) != manifest["checksum"]:
                 return False
             model = bm25s.BM25.load(str(folder / "bm25s"), allow_pickle=False) if docs else None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -481,6 +506,11 @@ class BM25Index:
     def matches(self, ids: Sequence[str]) -> bool:
         """Whether this index holds exactly the chunks ``ids`` (count and checksum)."""
         return len(self._docs) == len(ids) and self._checksum == ids_checksum(ids)
+
+    @property
+    def version(self) -> str | None:
+        """The name of the saved version this one is (saved or loaded), None when neither."""
+        return self._loaded_pointer
 
     def is_stale(self) -> bool:
         """True when another process saved a newer version since we loaded ours."""

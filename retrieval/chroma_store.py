@@ -219,6 +219,8 @@ class ChromaStore:
         self._generation: int | None = None  # server: the change counter seen then
         self._active: str | None = None
         self._unannounced = False
+        # the ids written or updated since ``track_changes`` (None: any, after a rebuild)
+        self._changed: set[str] | None = set()
         self._state: StoreState
         try:
             if config.chroma_host:
@@ -354,6 +356,7 @@ class ChromaStore:
         """Make ``col`` the serving collection for every process and host, then drop the
         ones it replaces. A search still reading an old one re-runs on ``col``."""
         self._state.write(active=col.name)
+        self._changed = None  # every chunk written anew
         self._collection, self._active = col, col.name
         if self._shared is not None:
             self._shared.invalidate()  # other stores in this process follow the pointer
@@ -417,6 +420,21 @@ class ChromaStore:
         self.collection()
         return self._generation
 
+    # ---- what a writer changed -------------------------------------------------------------
+    def track_changes(self) -> None:
+        """From now on, note the ids of the chunks written or updated (``changed_ids``)."""
+        self._changed = set()
+
+    def changed_ids(self) -> frozenset[str] | None:
+        """The ids of the chunks written or updated since ``track_changes``; None when any
+        may have been (the collection was rebuilt). Deleted chunks are not noted: they are
+        gone from ``all_ids``."""
+        return None if self._changed is None else frozenset(self._changed)
+
+    def _noted(self, ids: Sequence[str]) -> None:
+        if self._changed is not None:
+            self._changed.update(ids)
+
     # ---- the dirty marker --------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -452,6 +470,7 @@ class ChromaStore:
         col = self.collection()
         if col.count() == 0:
             self._record_embedder(col)
+        self._noted([c.id for c in chunks])  # before: a write that fails half-way counts
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             self.upsert_into(
@@ -540,6 +559,7 @@ class ChromaStore:
         col = self.collection()
         ids = col.get(where={"source": source}, include=[])["ids"]
         meta = {"effective": effective, "effective_origin": origin}
+        self._noted(ids)
         for i in range(0, len(ids), _BATCH):
             part = ids[i : i + _BATCH]
             col.update(ids=part, metadatas=[dict(meta) for _ in part])
