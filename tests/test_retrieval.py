@@ -217,6 +217,22 @@ def test_a_new_documents_rows_are_the_rows_chroma_gives_back_once_it_is_written(
     assert sorted(empty_index.store.iter_chunks(some)) == [r for r in stored if r[0] in some]
 
 
+MEMOS = {
+    "canteen.md": "# Canteen\n\nThe canteen serves lentil soup on Fridays.\n",
+    "parking.md": "# Parking\n\nParking spaces are assigned by lottery each spring.\n",
+    "bikes.md": "# Bikes\n\nBike racks stand behind the north entrance.\n",
+}
+
+
+def _memos(folder):
+    """Three one-section memos written to ``folder``: their paths, in ``MEMOS``'s order."""
+    paths = []
+    for name, text in MEMOS.items():
+        paths.append(folder / name)
+        paths[-1].write_text(text)
+    return paths
+
+
 def _reads(store, monkeypatch) -> list[str]:
     """The ids of the chunks ``store`` gives back with their text from now on (a BM25
     sync's reads; listing the documents reads their metadata only)."""
@@ -250,9 +266,7 @@ def test_the_ingests_bm25_sync_reads_back_no_chunk_it_has_just_written(
     own since), so the others are read back from Chroma; both are searchable afterwards."""
     from retrieval.bm25_live import LiveBM25
 
-    first, second = tmp_path / "canteen.md", tmp_path / "parking.md"
-    first.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n")
-    second.write_text("# Parking\n\nParking spaces are assigned by lottery each spring.\n")
+    first, second, _ = _memos(tmp_path)
     assert ingest_paths(empty_index, [first]).ok
     store = empty_index.store
     old = set(store.all_ids())
@@ -279,10 +293,7 @@ def test_a_writer_reads_back_only_what_it_changed_when_the_last_one_left_bm25_in
 
     from ingest import remove_sources
 
-    first, second, third = (tmp_path / n for n in ("canteen.md", "parking.md", "bikes.md"))
-    first.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n")
-    second.write_text("# Parking\n\nParking spaces are assigned by lottery each spring.\n")
-    third.write_text("# Bikes\n\nBike racks stand behind the north entrance.\n")
+    first, second, third = _memos(tmp_path)
     assert ingest_paths(empty_index, [first]).ok
     store = empty_index.store
     canteen = set(store.all_ids())
@@ -315,9 +326,7 @@ def test_a_writer_that_dies_before_its_bm25_sync_leaves_the_next_one_reading_eve
     """The record that BM25 is in line goes as a writer starts, before it changes anything:
     a writer that changed a date in place and died before re-deriving BM25 leaves none, so
     the next writer reads every chunk back and BM25 gets the date."""
-    first, second = tmp_path / "canteen.md", tmp_path / "parking.md"
-    first.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n")
-    second.write_text("# Parking\n\nParking spaces are assigned by lottery each spring.\n")
+    first, second, _ = _memos(tmp_path)
     assert ingest_paths(empty_index, [first]).ok
     store = empty_index.store
     old = set(store.all_ids())
