@@ -122,7 +122,7 @@ class LiveBM25:
                 write_atomic(self.directory / IN_LINE, fresh.version)
             return fresh
 
-    def _unchanged_rows(self, writer: WriterView | None, reuse: bool) -> dict[str, tuple] | None:
+    def _unchanged_rows(self, writer: WriterView | None, reuse: bool) -> dict[str, object] | None:
         """The rows of the chunks the writer did not change, from the saved version that
         was in line with the store when it started, when that one is still the saved one;
         None when there are none to trust (every chunk is read from the store)."""
