@@ -9,7 +9,10 @@ documents only, resumable rebuilds), ``fresh_client`` (fresh reads across proces
 
 A rebuild fills a new collection beside the serving one and then switches the pointer,
 so searches running meanwhile read the old collection whole; a read that meets a
-collection dropped under it re-reads the pointer and runs again on the new one.
+collection dropped under it re-reads the pointer and runs again on the new one. "Meets"
+covers what Chroma 1.x does when another process drops the collection during a read: it
+raises "does not exist" or "Missing metadata segment", or the read comes back torn (a
+query's ids without their records, a ``get`` or a count with nothing), see ``_read``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from retrieval.store_state import (
     FileState,
     StoreState,
     is_chunk_collection,
+    is_dropped,
     is_not_found,
     next_collection,
 )
@@ -65,6 +69,20 @@ TEXT_KEY = "text"
 SERVER_REFRESH_S = 1.0
 
 __all__ = ["DIRTY", "GENERATION", "REBUILD_JOURNAL", "ChromaStore", "DocumentInfo"]
+
+
+def _looks_torn(got: Any) -> bool:
+    """A read's result as Chroma gives it when the collection was dropped during the read:
+    nothing (a count of 0, no ids), or ids whose records are gone. Cheap; true also of an
+    empty store's reads, so ``_read`` asks the pointer before it believes it."""
+    if isinstance(got, int):
+        return got == 0
+    if not isinstance(got, dict):
+        return False
+    ids, metas = got.get("ids"), got.get("metadatas")
+    if ids and isinstance(ids[0], list):  # a query's: one list per query vector
+        ids, metas = ids[0], metas[0] if metas else None
+    return not ids or (metas is not None and None in metas)
 
 
 def _chroma_embedding_function(embedder: Embedder) -> Any:
@@ -327,12 +345,16 @@ class ChromaStore:
         return self._collection
 
     def _read(self, op: Callable[[Any], Any]) -> Any:
-        """Run a read on the serving collection; if a rebuild dropped it meanwhile, follow
-        the pointer to the new one and run it again."""
+        """Run a read on the serving collection; if a rebuild dropped it meanwhile (the read
+        failed as a dropped collection fails, or came back torn while the pointer has
+        moved on), follow the pointer to the new one and run it again."""
         try:
-            return op(self.collection())
+            col = self.collection()
+            got = op(col)
+            if not _looks_torn(got) or self.active_name() == col.name:
+                return got
         except Exception as exc:
-            if not is_not_found(exc):
+            if not is_dropped(exc):
                 raise
         if self._shared is None:
             self._checked = float("-inf")
@@ -629,7 +651,7 @@ class ChromaStore:
         where: dict = {"source": source}
         if page is not None:
             where = {"$and": [{"source": source}, {"page": page}]}
-        got = self.collection().get(where=where, include=["documents", "metadatas"])
+        got = self._read(lambda c: c.get(where=where, include=["documents", "metadatas"]))
         return [t for _, t, _ in _texts(got) if t]
 
     def iter_chunks(self, ids: Sequence[str] | None = None) -> Iterator[ChunkRow]:

@@ -53,6 +53,13 @@ def is_not_found(exc: BaseException) -> bool:
     return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)
 
 
+def is_dropped(exc: BaseException) -> bool:
+    """A read met a collection that is gone or going: "does not exist", or the error
+    Chroma 1.x raises when another process deletes the collection during the read (its
+    metadata segment is already gone)."""
+    return is_not_found(exc) or "Missing metadata segment" in str(exc)
+
+
 class StoreState(Protocol):
     def read(self) -> dict[str, Any]:
         """``{"active": str, "generation": int}``, with defaults filled in."""

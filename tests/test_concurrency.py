@@ -14,6 +14,8 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from app import uploads
 from app.wiring import open_index
 from ingest import ingest_paths
@@ -240,3 +242,103 @@ def test_a_write_in_one_thread_does_not_reopen_the_client_for_a_read_in_another(
     assert shared.epoch == epoch
     store.count()
     assert shared.epoch == epoch
+
+
+class _Dying:
+    """The serving collection as Chroma 1.x shows it to a read that began on it while another
+    process's re-index drops it (``bench/search_during_reindex.py`` catches this in real
+    processes): the read raises "Missing metadata segment", or it comes back torn, a query's
+    ids without their records, a count or a ``get`` with nothing. ``torn`` query ids lose
+    their records (None: all); ``name`` is the collection's, the results come from ``col``."""
+
+    def __init__(self, col, how: str, *, torn: int | None = None, name: str = "") -> None:
+        self.col, self.how, self.torn, self.name = col, how, torn, name or col.name
+
+    def _failing(self) -> None:
+        if self.how == "metadata segment gone":
+            from chromadb.errors import InternalError
+
+            raise InternalError("Missing field: [Missing metadata segment]")
+
+    def query(self, **kwargs):
+        self._failing()
+        got = self.col.query(**kwargs)
+        n = len(got["ids"][0]) if self.torn is None else self.torn
+        for key in ("documents", "metadatas"):
+            got[key][0][:n] = [None] * n
+        return got
+
+    def count(self) -> int:
+        self._failing()
+        return 0
+
+    def get(self, **kwargs):
+        self._failing()
+        return {"ids": [], "metadatas": [], "documents": []}
+
+
+@pytest.mark.parametrize("how", ["records gone", "metadata segment gone"])
+def test_a_read_that_meets_its_collection_dropped_by_a_reindex_runs_again_on_the_new_one(
+    tmp_path, embedder, monkeypatch, how
+):
+    index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / STABLE).write_text(_text(STABLE, 1))
+    (docs / "leave.txt").write_text(_text("leave.txt", 1))
+    assert ingest_paths(index, [docs]).ok
+    store = index.store
+    vector = embedder.embed([STABLE_QUESTION])[0]
+    before = [h.id for h in store.query(vector, 8)]
+    assert store.query(vector, 8)[0].source == STABLE
+
+    old = store.collection()
+    uploads.rebuild(index)  # the pointer names a new collection
+    assert store.active_name() != old.name
+    count, ids = store.count(), sorted(store.all_ids())
+
+    # each read took the old collection just before the switch; the real one is gone now, so
+    # a stand-in shows the moment the drop is under way
+    real = store.collection
+
+    def dying_then_serving():
+        handed = iter([_Dying(real(), how, name=old.name)])
+        monkeypatch.setattr(store, "collection", lambda: next(handed, None) or real())
+
+    dying_then_serving()
+    assert [h.id for h in store.query(vector, 8)] == before  # run again on the new one, whole
+    dying_then_serving()
+    assert store.count() == count
+    dying_then_serving()
+    assert sorted(store.all_ids()) == ids
+    dying_then_serving()
+    assert store.doc_ids_of(STABLE)
+
+
+def test_a_search_that_meets_a_few_chunks_deleted_in_place_skips_them_and_runs_once(
+    tmp_path, embedder, monkeypatch
+):
+    """Records gone while the pointer still names the collection: an upload replaced or
+    removed those chunks. They are not whole, so not hits; the others are, and the search is
+    not run again (or failed) for it."""
+    index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / STABLE).write_text(_text(STABLE, 1))
+    (docs / "leave.txt").write_text(_text("leave.txt", 1))
+    assert ingest_paths(index, [docs]).ok
+    store = index.store
+    vector = embedder.embed([STABLE_QUESTION])[0]
+    before = [h.id for h in store.query(vector, 8)]
+    assert len(before) > 2
+
+    calls = []
+    serving = store.collection()
+
+    def collection():
+        calls.append(1)
+        return _Dying(serving, "records gone", torn=2)
+
+    monkeypatch.setattr(store, "collection", collection)
+    assert [h.id for h in store.query(vector, 8)] == before[2:]
+    assert len(calls) == 1
