@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
     lines = [
-        f"{args.reindexes} re-indexes in a second process, {args.threads} threads searching "
-        f"meanwhile; {machine()}.",
+        f"Machine: {machine()}. {args.reindexes} re-indexes in a second process "
+        f"(`uploads.rebuild`, what `--rebuild` calls), {args.threads} threads searching "
+        "this process's store meanwhile (`ChromaStore.query`, the vector embedded once). "
+        "Every search should find the untouched document.",
         "",
         "| what a search saw | searches |",
         "|---|---:|",
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(
             "search_during_reindex",
-            "### Searches during re-indexes (`python -m bench.search_during_reindex`)\n\n" + table,
+            "## Searches during a re-index in another process "
+            "(`python -m bench.search_during_reindex`)\n\n" + table,
         )
     return 0
 
