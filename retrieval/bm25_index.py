@@ -68,6 +68,8 @@ CONTEXT_WEIGHT = 2
 # question or two, SciFact's BM25 nDCG@10 0.662 against 0.660 (BENCHMARKS.md, stop 26).
 PAIR_BUCKETS = 2**18
 PAIR_WEIGHT = 1  # how many times each pair counts, in chunks and questions (0: words only)
+# how many times ``load`` tries when the version it reads is replaced under it
+LOAD_TRIES = 3
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STOP = frozenset(STOPWORDS_EN)
@@ -478,8 +480,30 @@ class BM25Index:
         return None if got is None else {d.id: d for d in got[1]}
 
     def load(self) -> bool:
-        """Load the current version. False when missing or damaged (the caller rebuilds)."""
+        """Load the current version. False when missing or damaged (the caller rebuilds).
+        A version that another process replaced and removed while this one read it (a
+        writer's save: at 100,000 chunks a load takes seconds) is not damaged: the one the
+        pointer names now is loaded instead of rebuilding from Chroma."""
         name = self.pointer()
+        for tries in range(1, LOAD_TRIES + 1):
+            try:
+                return self._load(name)
+            except FileNotFoundError as exc:
+                newer = self.pointer()
+                if newer == name or tries == LOAD_TRIES:  # not replaced: gone
+                    log.warning(
+                        "BM25 index at %s is damaged (%s); it will be rebuilt",
+                        self.directory / name,
+                        exc,
+                    )
+                    return False
+                log.info("BM25 version %s was replaced while it loaded; loading %s", name, newer)
+                name = newer
+        return False
+
+    def _load(self, name: str | None) -> bool:
+        """Load version ``name``. Raises ``FileNotFoundError`` when a file of it is gone;
+        False when it is otherwise damaged or made otherwise."""
         if name is None:
             return False
         folder = self.directory / name
@@ -501,6 +525,8 @@ class BM25Index:
                 )
                 return False
             model = bm25s.BM25.load(str(folder / "bm25s"), allow_pickle=False) if docs else None
+        except FileNotFoundError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("BM25 index at %s is damaged (%s); it will be rebuilt", folder, exc)
             return False

@@ -134,6 +134,34 @@ def test_damaged_or_missing_index_is_refused(tmp_path):
     assert not BM25Index(tmp_path / "bm25").load()
 
 
+def test_a_version_replaced_and_removed_while_it_loads_gives_way_to_the_new_one(
+    tmp_path, monkeypatch
+):
+    """A reader in another process reads the version the pointer names while a writer saves
+    the next one and removes it (at 100,000 chunks a load takes seconds): the reader loads
+    the new one instead of taking the old one for damaged, which would rebuild from Chroma."""
+    first = _index(tmp_path)
+    first.save()
+    writer = BM25Index(tmp_path / "bm25")
+    writer.build([(f"new{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS[:3])])
+    reader = BM25Index(tmp_path / "bm25")
+    read = BM25Index._manifest
+    names = []
+
+    def racing(self, name):
+        names.append(name)
+        if len(names) == 1:  # the writer's save lands as the reader starts
+            writer.save()
+            assert not (tmp_path / "bm25" / name).exists()
+        return read(self, name)
+
+    monkeypatch.setattr(BM25Index, "_manifest", racing)
+    assert reader.load()
+    assert names == [first.version, writer.version]
+    assert reader.version == writer.version and len(reader) == 3
+    assert reader.search("doctor certificate", 1)[0].id == "new1"
+
+
 def test_index_saved_with_other_scoring_is_refused(tmp_path):
     """bm25s bakes k1, b and the word pairs into the saved scores: an index saved with other
     values is not loaded (the caller rebuilds it from Chroma), while one saved before the
