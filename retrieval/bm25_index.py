@@ -404,10 +404,7 @@ class BM25Index:
                 **self._scoring(),
                 "count": len(self._docs),
                 "checksum": self._checksum,
-                "docs": [
-                    [d.id, d.text, d.source, d.page, d.effective, list(d.supersedes), d.context]
-                    for d in self._docs
-                ],
+                "docs": self._docs,  # each a named tuple: json writes it as the array it is
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False))
             _write_atomic(self.directory / POINTER, name)
