@@ -186,12 +186,17 @@ def _unlines(array: np.ndarray, count: int) -> list[str]:
 @dataclass(frozen=True)
 class _SavedTerms:
     """A saved version's terms (``TERMS``): for each chunk id, the fingerprint of the text
-    and context it was tokenized from and its terms as ids into ``vocab``; ``key``: what
+    and context it was tokenized from and where its terms, as ids into ``vocab``, lie in
+    ``flat`` (``terms_of``: views, not 100,000 arrays made at each read); ``key``: what
     else they depend on (``BM25Index._terms_key``)."""
 
     key: list[int]
-    rows: dict[str, tuple[int, np.ndarray]]
+    rows: dict[str, tuple[int, int, int]]  # id: (fingerprint, start, stop) in ``flat``
+    flat: np.ndarray
     vocab: list[str]
+
+    def terms_of(self, row: tuple[int, int, int]) -> np.ndarray:
+        return self.flat[row[1] : row[2]]
 
     @classmethod
     def read(cls, path: Path) -> _SavedTerms:
@@ -205,8 +210,10 @@ class _SavedTerms:
             raise ValueError("its arrays disagree")
         if len(flat) and (int(flat.min()) < 0 or int(flat.max()) >= len(vocab)):
             raise ValueError("a term id outside its vocabulary")
-        parts = np.split(flat, np.cumsum(lengths)[:-1]) if ids else []
-        return cls(key, dict(zip(ids, zip(prints, parts, strict=True), strict=True)), vocab)
+        stops = np.cumsum(lengths).tolist()
+        starts = [0, *stops[:-1]] if stops else []
+        rows = dict(zip(ids, zip(prints, starts, stops, strict=True), strict=True))
+        return cls(key, rows, flat, vocab)
 
 
 class _Terms:
@@ -224,7 +231,7 @@ class _Terms:
         for doc, fingerprint in zip(docs, self.fingerprints, strict=True):
             kept = saved.rows.get(doc.id) if saved else None
             if kept is not None and kept[0] == fingerprint:
-                rows.append(kept[1])
+                rows.append(saved.terms_of(kept))  # type: ignore[union-attr]  # kept: saved
                 self.reused += 1
             else:  # a new id gets the next number (arguments are evaluated before the insert)
                 ids = (lookup.setdefault(t, len(lookup)) for t in tokens(doc))
