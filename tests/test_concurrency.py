@@ -277,19 +277,25 @@ class _Dying:
         return {"ids": [], "metadatas": [], "documents": []}
 
 
-@pytest.mark.parametrize("how", ["records gone", "metadata segment gone"])
-def test_a_read_that_meets_its_collection_dropped_by_a_reindex_runs_again_on_the_new_one(
-    tmp_path, embedder, monkeypatch, how
-):
+def _two_documents(tmp_path, embedder):
+    """An index holding the untouched memo and one other; the stable question's vector and
+    the ids of its 8 nearest chunks."""
     index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / STABLE).write_text(_text(STABLE, 1))
     (docs / "leave.txt").write_text(_text("leave.txt", 1))
     assert ingest_paths(index, [docs]).ok
-    store = index.store
     vector = embedder.embed([STABLE_QUESTION])[0]
-    before = [h.id for h in store.query(vector, 8)]
+    return index, vector, [h.id for h in index.store.query(vector, 8)]
+
+
+@pytest.mark.parametrize("how", ["records gone", "metadata segment gone"])
+def test_a_read_that_meets_its_collection_dropped_by_a_reindex_runs_again_on_the_new_one(
+    tmp_path, embedder, monkeypatch, how
+):
+    index, vector, before = _two_documents(tmp_path, embedder)
+    store = index.store
     assert store.query(vector, 8)[0].source == STABLE
 
     old = store.collection()
@@ -321,15 +327,8 @@ def test_a_search_that_meets_a_few_chunks_deleted_in_place_skips_them_and_runs_o
     """Records gone while the pointer still names the collection: an upload replaced or
     removed those chunks. They are not whole, so not hits; the others are, and the search is
     not run again (or failed) for it."""
-    index = open_index(make_settings(tmp_path / "store"), embedder=embedder)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / STABLE).write_text(_text(STABLE, 1))
-    (docs / "leave.txt").write_text(_text("leave.txt", 1))
-    assert ingest_paths(index, [docs]).ok
+    index, vector, before = _two_documents(tmp_path, embedder)
     store = index.store
-    vector = embedder.embed([STABLE_QUESTION])[0]
-    before = [h.id for h in store.query(vector, 8)]
     assert len(before) > 2
 
     calls = []
