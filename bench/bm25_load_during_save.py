@@ -8,10 +8,10 @@ A writer's save swaps the pointer to its new version and removes the older ones;
 in another process that is still reading the old one (at 20,000 chunks a load takes about a
 tenth of a second, at 100,000 chunks about two seconds) finds its files gone. Before stop 38
 the reader took that for damage and rebuilt from Chroma (about 18 s at 100,000 chunks) and
-saved a version of its own, which also made the next writer read every chunk back; now it loads the version
-the pointer names (``BM25Index.load``). Here the writer alternates two saved-once indexes of
-``--chunks`` synthetic chunks, one save every ``--every`` seconds; this process loads
-without pause. Writes its section of BENCHMARKS.md unless --no-write.
+saved a version of its own, which also made the next writer read every chunk back; now it
+loads the version the pointer names (``BM25Index.load``). Here the writer alternates two
+saved-once indexes of ``--chunks`` synthetic chunks, one save every ``--every`` seconds;
+this process loads without pause. Writes its section of BENCHMARKS.md unless --no-write.
 """
 
 from __future__ import annotations
