@@ -21,33 +21,24 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse
 
 from bench.common import machine, write_section
 from bench.ingest_into import base_store
 from bench.retrieval_bench import synthetic_chunks
-from retrieval.bm25_index import BM25Index, terms
+from retrieval.bm25_index import BM25Index, _Terms, terms
 
 
 class CountIndex:
     """Each (chunk, term) pair's count, by term (CSC), and each chunk's length."""
 
     def __init__(self, index: BM25Index) -> None:
-        saved = index._saved_terms()
-        if saved is None:
-            raise SystemExit("the store's BM25 version has no saved terms: rebuild it")
-        spans = [saved.rows[doc.id] for doc in index._docs]
-        flat = np.concatenate([saved.terms_of(s) for s in spans])
-        lengths = np.asarray([stop - start for _, start, stop in spans])
-        self.n = len(lengths)
-        chunk = np.repeat(np.arange(self.n, dtype=np.int32), lengths)
-        ones = np.ones(len(flat), dtype=np.float32)
-        self.tf = scipy.sparse.csc_matrix((ones, (chunk, flat)), shape=(self.n, len(saved.vocab)))
-        self.tf.sum_duplicates()
-        self.vocab = {t: i for i, t in enumerate(saved.vocab)}
-        self.k1, self.b = index.k1, index.b
-        dl = lengths.astype(np.float64)
-        self.norm = self.k1 * ((1 - self.b) + self.b * dl / dl.mean())
+        # the index's own counts and length normalisation (``_Terms``, as ``build`` makes
+        # them), the saved terms reused
+        counted = _Terms(index._docs, index._saved_terms(), index._tokens)
+        self.n = len(counted.lengths)
+        self.tf = counted.counts()
+        self.vocab = counted.vocab()
+        self.norm = counted.length_norm(index.k1, index.b)
         self.pair_weight = index.pair_weight
 
     def scores(self, query: str) -> np.ndarray:

@@ -248,6 +248,20 @@ class _Terms:
     def vocab(self) -> dict[str, int]:
         return {t: n for n, t in enumerate(self.vocabulary)}
 
+    def counts(self) -> scipy.sparse.csc_matrix:
+        """A (chunks x terms) CSC matrix of each (chunk, term) pair's count, canonical: each
+        pair once, rows in order."""
+        n, size = len(self.lengths), len(self.vocabulary)
+        chunk = np.repeat(np.arange(n, dtype=np.int32), self.lengths)
+        ones = np.ones(len(self.flat), dtype=np.float32)
+        tf = scipy.sparse.csc_matrix((ones, (chunk, self.flat)), shape=(n, size))
+        tf.sum_duplicates()
+        return tf
+
+    def length_norm(self, k1: float, b: float) -> np.ndarray:
+        """Each chunk's BM25 length normalisation, k1 * (1 - b + b * length / mean length)."""
+        return k1 * ((1 - b) + b * self.lengths.astype(np.float64) / self.lengths.mean())
+
     def write(self, path: Path, key: list[int]) -> None:
         with open(path, "wb") as f:
             np.savez(
@@ -273,13 +287,10 @@ def _bm25s_model(terms: _Terms, k1: float, b: float) -> bm25s.BM25:
     assert METHOD == "lucene", "written for Lucene's BM25 only"
     model = bm25s.BM25(method=METHOD, k1=k1, b=b)
     n, size = len(terms.lengths), len(terms.vocabulary)
-    chunk = np.repeat(np.arange(n, dtype=np.int32), terms.lengths)
-    ones = np.ones(len(terms.flat), dtype=np.float32)
-    tf = scipy.sparse.csc_matrix((ones, (chunk, terms.flat)), shape=(n, size))
-    tf.sum_duplicates()  # canonical: each (chunk, term) once with its count, rows in order
+    tf = terms.counts()
     df = np.diff(tf.indptr)
     idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-    norm = k1 * ((1 - b) + b * terms.lengths.astype(np.float64) / terms.lengths.mean())
+    norm = terms.length_norm(k1, b)
     term = np.repeat(np.arange(size), df)
     data = idf[term] * (tf.data / (norm[tf.indices] + tf.data))
     model.scores = {
