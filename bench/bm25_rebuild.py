@@ -69,7 +69,7 @@ def run(size: int, added: int, base: list[tuple], tmp: Path) -> dict[str, float]
     first = BM25Index(folder)
     build = timed(lambda: first.build(rows))
     save = timed(first.save)
-    terms_mb = (folder / first.pointer() / TERMS).stat().st_size / 1e6
+    terms_mb = (folder / first._segments[0].name / TERMS).stat().st_size / 1e6
     grown = rows + rows_of(base, size, added, seed=size + 1)
     whole, reused = BM25Index(folder), BM25Index(folder)
     t_whole = timed(lambda: whole.build(grown))

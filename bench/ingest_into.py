@@ -1,5 +1,5 @@
 """One file added to a large store: the pipeline over the bare embedder, and what the BM25
-sync costs with and without the rows the last writer left in line.
+sync costs with and without the version the last writer left in line.
 
     python -m bench.ingest_into [--sizes 10000 100000] [--pages 50] [--rounds 2]
                                 [--backend onnx-fp32] [--no-write]
@@ -12,7 +12,9 @@ metadata as an ingest writes it, no token vectors) under data/store/bench/ (git-
 and its BM25 index derived by a writer, which leaves it recorded as in line. Each round
 copies it and ingests one generated PDF of ``--pages`` pages (``bench.ingest_bench``'s
 text) into the copy, twice, alternated: as it is, and with the in-line record removed,
-which makes the sync read every chunk back from Chroma as every ingest did before stop 37.
+which makes the sync rebuild the index from every chunk read back from Chroma, as every
+ingest did before stop 37 (in line: before stop 39 a rebuild with the rows the last writer
+left, since the saved version extended by the new file's segment, ``BM25Index.extend``).
 The bare embedder embeds the same chunk texts beside each ingest. Writes its section of
 BENCHMARKS.md unless --no-write.
 """
@@ -49,11 +51,16 @@ ARMS = ("in line", "read back")
 def base_store(size: int) -> Path:
     """A data dir of ``size`` synthetic chunks with its BM25 index in line (made once)."""
     from app.wiring import open_index
+    from retrieval.bm25_index import BM25Index
     from retrieval.bm25_live import IN_LINE
     from retrieval.types import Chunk
 
     data_dir = BENCH_DIR / f"ingest-into-{size}"
     if (data_dir / "built.json").is_file():
+        if not BM25Index(data_dir / "bm25").load():  # saved by an older format
+            index = open_index(load_settings(data_dir=data_dir))
+            with index.writer():
+                index.sync_bm25(rebuild=True, reuse=False)
         return data_dir
     shutil.rmtree(data_dir, ignore_errors=True)
     index = open_index(load_settings(data_dir=data_dir))
@@ -192,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         body = (
             "## One file into a large store (`python -m bench.ingest_into`)\n\n"
-            f'Machine: {machine()}. "in line": the rows of the chunks the ingest did not '
-            'write are taken from the BM25 version the last writer left in line; "read '
-            'back": every chunk is read back from Chroma, as before stop 37.\n\n'
+            f'Machine: {machine()}. "in line": the BM25 version the last writer left in '
+            'line is extended by the new file\'s segment (stop 39); "read back": every '
+            "chunk is read back from Chroma and the index rebuilt, as before stop 37.\n\n"
             f"{table}"
         )
         write_section("ingest_into", body)

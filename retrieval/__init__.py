@@ -97,7 +97,10 @@ class Index:
         from the version that was in line as it started; ``known``: rows of chunks just
         written, not read back; see ``LiveBM25.sync``). Built aside and swapped in whole."""
         writing = self._writer == threading.get_ident()
-        view = WriterView(self._in_line, self.store.changed_ids()) if writing else None
+        store = self.store
+        view = (
+            WriterView(self._in_line, store.changed_ids(), store.deleted_ids()) if writing else None
+        )
         self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse, known=known, writer=view)
 
     def rebuild_bm25(self) -> None:

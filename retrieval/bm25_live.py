@@ -39,16 +39,20 @@ class ChunkSource(Protocol):
 
     def change_marker(self) -> int | None: ...
 
+    def count(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class WriterView:
     """What the writer (holding the writer lock) knows of the store against the saved BM25
     version: ``in_line``, the name of the version that was in line with the store when it
-    took the lock (None: not known to be); ``changed``, the ids it has written or updated
-    since (None: it cannot tell, as after a rebuild of the collection)."""
+    took the lock (None: not known to be); ``changed``, the ids it has written, updated or
+    deleted since, and ``deleted``, those of them gone from the store (None: it cannot
+    tell, as after a rebuild of the collection)."""
 
     in_line: str | None
     changed: frozenset[str] | None
+    deleted: frozenset[str] | None = None
 
 
 class LiveBM25:
@@ -87,11 +91,14 @@ class LiveBM25:
         made sooner). ``known``: rows of chunks as the store holds them, by id, which are
         not read again (the chunks an ingest has just written, under the writer lock); the
         store's ids still decide which chunks are indexed. ``writer``: given by the writer
-        (``Index.writer``). With ``reuse`` it also takes the rows of the chunks it did not
-        change from the version that was in line with the store as it started, when that is
-        still the saved one, instead of reading every chunk back (about 10 s of a 20 s sync
-        at 100,000 chunks, BENCHMARKS.md stop 37); the version it publishes is recorded as
-        in line (``IN_LINE``). ``if_stale``: nothing to do if another thread
+        (``Index.writer``). With ``reuse``, when the version that was in line with the store
+        as it started is still the saved one, it extends that version in place
+        (``BM25Index.extend``): its changed chunks removed, their rows as the store now holds
+        them appended as one segment, nothing else read (BENCHMARKS.md, "One file into a large
+        store"); else it rebuilds taking the rows of the chunks it did not change from there
+        instead of reading every chunk back (about 10 s of a 20 s sync at 100,000 chunks,
+        BENCHMARKS.md stop 37). The version it publishes is recorded as in line
+        (``IN_LINE``). ``if_stale``: nothing to do if another thread
         brought it in line while this one waited for it. A failed save publishes nothing
         (the previous version keeps serving) and raises ``OSError``."""
         with self._lock:
@@ -99,6 +106,17 @@ class LiveBM25:
                 return self.current
             marker = store.change_marker()  # read first: a write after it shows as stale
             fresh = self.current.empty_like()
+            if rebuild and reuse and writer is not None:
+                extended = self._extend(fresh, store, known, writer)
+                if extended is not None:
+                    # loaded here (the app): only the new segment is read; else (the CLI)
+                    # loaded when a search asks for it
+                    loaded = self.current.version == writer.in_line and fresh.load()
+                    if loaded:
+                        self.current = fresh  # the one assignment a search can observe
+                    self._marker, self._synced = marker, loaded
+                    write_atomic(self.directory / IN_LINE, extended)
+                    return self.current
             if rebuild or not (fresh.load() and fresh.matches(store.all_ids())):
                 saved = self._unchanged_rows(writer, reuse)
                 chunks = _rows(store, known, saved)
@@ -121,6 +139,28 @@ class LiveBM25:
             if writer is not None and settled and fresh.version is not None:
                 write_atomic(self.directory / IN_LINE, fresh.version)
             return fresh
+
+    def _extend(
+        self,
+        fresh: BM25Index,
+        store: ChunkSource,
+        known: Mapping[str, tuple] | None,
+        writer: WriterView,
+    ) -> str | None:
+        """Extend the version that was in line as the writer started (``BM25Index.extend``),
+        when it is still the saved one and the writer knows what it changed; the new
+        version's name, or None (then it rebuilds)."""
+        if writer.in_line is None or writer.changed is None or writer.deleted is None:
+            return None
+        if fresh.pointer() != writer.in_line:  # a reader saved another since
+            return None
+        kept = writer.changed - writer.deleted
+        known = known or {}
+        rows = [row for cid, row in known.items() if cid in kept]
+        others = sorted(cid for cid in kept if cid not in known)  # updated in place
+        if others:
+            rows += list(store.iter_chunks(others))
+        return fresh.extend(writer.in_line, rows, writer.changed, expect=store.count())
 
     def _unchanged_rows(self, writer: WriterView | None, reuse: bool) -> dict[str, object] | None:
         """The rows of the chunks the writer did not change, from the saved version that

@@ -239,6 +239,7 @@ class ChromaStore:
         self._unannounced = False
         # the ids written or updated since ``track_changes`` (None: any, after a rebuild)
         self._changed: set[str] | None = set()
+        self._deleted: set[str] = set()
         self._state: StoreState
         try:
             if config.chroma_host:
@@ -444,18 +445,26 @@ class ChromaStore:
 
     # ---- what a writer changed -------------------------------------------------------------
     def track_changes(self) -> None:
-        """From now on, note the ids of the chunks written or updated (``changed_ids``)."""
-        self._changed = set()
+        """From now on, note the ids of the chunks written, updated or deleted
+        (``changed_ids``), and of those deleted and not written since (``deleted_ids``)."""
+        self._changed, self._deleted = set(), set()
 
     def changed_ids(self) -> frozenset[str] | None:
-        """The ids of the chunks written or updated since ``track_changes``; None when any
-        may have been (the collection was rebuilt). Deleted chunks are not noted: they are
-        gone from ``all_ids``."""
+        """The ids of the chunks written, updated or deleted since ``track_changes``; None
+        when any may have been (the collection was rebuilt)."""
         return None if self._changed is None else frozenset(self._changed)
 
-    def _noted(self, ids: Sequence[str]) -> None:
+    def deleted_ids(self) -> frozenset[str] | None:
+        """Of ``changed_ids``, those deleted last (gone from the store); None as there."""
+        return None if self._changed is None else frozenset(self._deleted)
+
+    def _noted(self, ids: Sequence[str], *, deleted: bool = False) -> None:
         if self._changed is not None:
             self._changed.update(ids)
+            if deleted:
+                self._deleted.update(ids)
+            else:
+                self._deleted.difference_update(ids)
 
     # ---- the dirty marker --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -564,6 +573,7 @@ class ChromaStore:
         if not ids:
             return
         col = self.collection()
+        self._noted(ids, deleted=True)  # before: a delete that fails half-way counts
         for i in range(0, len(ids), _BATCH):
             col.delete(ids=list(ids[i : i + _BATCH]))
         self.tokens.delete(list(ids))

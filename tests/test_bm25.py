@@ -127,10 +127,18 @@ def test_damaged_or_missing_index_is_refused(tmp_path):
     index.save()
     folder = tmp_path / "bm25" / index.pointer()
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["docs"] = manifest["docs"][:-1]  # a lost chunk: count and checksum disagree
+    manifest["count"] -= 1  # a lost chunk: the count disagrees with the segments
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert not BM25Index(tmp_path / "bm25").load()
     (folder / "manifest.json").write_text("{not json")
+    assert not BM25Index(tmp_path / "bm25").load()
+
+
+def test_a_damaged_segment_is_refused(tmp_path):
+    index = _index(tmp_path)
+    index.save()
+    docs = tmp_path / "bm25" / index._segments[0].name / "docs.json"
+    docs.write_text(json.dumps(json.loads(docs.read_text())[:-1]))  # a row lost
     assert not BM25Index(tmp_path / "bm25").load()
 
 
@@ -145,7 +153,7 @@ def test_a_version_replaced_and_removed_while_it_loads_gives_way_to_the_new_one(
     writer = BM25Index(tmp_path / "bm25")
     writer.build([(f"new{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS[:3])])
     reader = BM25Index(tmp_path / "bm25")
-    read = BM25Index._manifest
+    read = BM25Index._read_manifest
     names = []
 
     def racing(self, name):
@@ -155,7 +163,7 @@ def test_a_version_replaced_and_removed_while_it_loads_gives_way_to_the_new_one(
             assert not (tmp_path / "bm25" / name).exists()
         return read(self, name)
 
-    monkeypatch.setattr(BM25Index, "_manifest", racing)
+    monkeypatch.setattr(BM25Index, "_read_manifest", racing)
     assert reader.load()
     assert names == [first.version, writer.version]
     assert reader.version == writer.version and len(reader) == 3
@@ -163,9 +171,9 @@ def test_a_version_replaced_and_removed_while_it_loads_gives_way_to_the_new_one(
 
 
 def test_index_saved_with_other_scoring_is_refused(tmp_path):
-    """bm25s bakes k1, b and the word pairs into the saved scores: an index saved with other
-    values is not loaded (the caller rebuilds it from Chroma), while one saved before the
-    manifest named them (stop 26, the values of then) still loads."""
+    """The saved counts were made with a context weight and pair weight, and their scores
+    are read with k1 and b: an index saved with other values is not loaded (the caller
+    rebuilds it from Chroma)."""
     index = _index(tmp_path)
     index.save()
     assert BM25Index(tmp_path / "bm25").load()
@@ -173,14 +181,6 @@ def test_index_saved_with_other_scoring_is_refused(tmp_path):
     assert not BM25Index(tmp_path / "bm25", b=0.4).load()
     assert not BM25Index(tmp_path / "bm25", pair_weight=0).load()
     assert not BM25Index(tmp_path / "bm25", context_weight=1).load()
-
-    folder = tmp_path / "bm25" / index.pointer()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for key in ("k1", "b", "pair_weight"):
-        del manifest[key]
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    assert BM25Index(tmp_path / "bm25", k1=1.5, b=0.75, pair_weight=1).load()
-    assert not BM25Index(tmp_path / "bm25", k1=0.9).load()
 
 
 class _Rows:
@@ -218,7 +218,8 @@ def _rows(texts, context=""):
 
 
 def _same_ranking(a: BM25Index, b: BM25Index) -> None:
-    assert len(a._bm25.vocab_dict) == len(b._bm25.vocab_dict)  # no term of a removed chunk
+    # no term of a removed chunk
+    assert [set(s.vocab) for s in a._segments] == [set(s.vocab) for s in b._segments]
     for query in [*QUERIES, "laptops replaced years", "remote work approval weeks"]:
         np.testing.assert_allclose(a.scores(query), b.scores(query), rtol=1e-6)
 
@@ -275,7 +276,7 @@ def test_saved_terms_made_otherwise_or_damaged_are_not_reused(tmp_path, bm25_tok
     whole.build(_rows(CORPUS, "Employee Handbook"))
     _same_ranking(words_only, whole)
 
-    (tmp_path / "bm25" / saved.pointer() / TERMS).write_bytes(b"PK\x03\x04 not a zip")
+    (tmp_path / "bm25" / saved._segments[0].name / TERMS).write_bytes(b"PK\x03\x04 not a zip")
     seen.clear()
     again = BM25Index(tmp_path / "bm25")
     again.build(_rows(CORPUS, "Employee Handbook"), reuse=True)
@@ -307,10 +308,10 @@ def test_live_index_rebuild_reuses_terms_but_an_explicit_full_rebuild_does_not(
 
 
 def test_scores_are_bm25s_own_bit_for_bit(tmp_path):
-    """The build computes bm25s's scores as array operations instead of bm25s's loop over
-    the chunks: the same matrix, bit for bit and of the same types, and the same
-    vocabulary as ``bm25s.BM25.index`` makes of the same terms (a term repeated in a chunk,
-    context lines counted twice)."""
+    """The scores computed from the counts when a question comes are those bm25s's
+    ``index`` keeps precomputed and its ``get_scores`` sums, bit for bit and of the same
+    type, for the same terms (a term repeated in a chunk or in the question, context lines
+    counted twice)."""
     import bm25s
 
     from retrieval.bm25_index import METHOD, _Doc, _Terms
@@ -318,16 +319,125 @@ def test_scores_are_bm25s_own_bit_for_bit(tmp_path):
     rows = _rows([*CORPUS, f"{CORPUS[0]} {CORPUS[0]} {CORPUS[6]}"], "Employee Handbook")
     index = BM25Index(tmp_path / "bm25")
     index.build(rows)
-    terms = _Terms([_Doc.from_row(r) for r in rows], None, index._tokens)
-    chunks = [p.tolist() for p in np.split(terms.flat, np.cumsum(terms.lengths)[:-1])]
+    made = _Terms([_Doc.from_row(r) for r in rows], [], index._tokens)
+    chunks = [p.tolist() for p in np.split(made.flat, np.cumsum(made.lengths)[:-1])]
     reference = bm25s.BM25(method=METHOD, k1=index.k1, b=index.b)
-    reference.index((chunks, terms.vocab()), show_progress=False)
-    for key in ("data", "indices", "indptr"):
-        ours, theirs = index._bm25.scores[key], reference.scores[key]
+    reference.index((chunks, made.vocab()), show_progress=False)
+    for query in [*QUERIES, "annual annual leave employee handbook", "laptops years"]:
+        known = [t for t in terms(query) if t in reference.vocab_dict]
+        theirs = reference.get_scores(known)
+        ours = index.scores(query)
         assert ours.dtype == theirs.dtype
         np.testing.assert_array_equal(ours, theirs)
-    assert index._bm25.scores["num_docs"] == reference.scores["num_docs"] == len(rows)
-    assert index._bm25.vocab_dict == reference.vocab_dict
+
+
+def _by_id(index: BM25Index, query: str) -> dict[str, float]:
+    return dict(zip((d.id for d in index._docs), index.scores(query).tolist(), strict=True))
+
+
+def _as_whole(index: BM25Index, tmp_path) -> None:
+    """``index`` scores every chunk as one whole build of its chunks does, bit for bit."""
+    whole = BM25Index(tmp_path / "whole")
+    whole.build(index._docs)
+    for query in [*QUERIES, "laptops replaced years", "parking lottery", "gift cards"]:
+        assert _by_id(index, query) == _by_id(whole, query)
+
+
+EXTRA = [
+    "Parking spaces are assigned by lottery every spring.",
+    "Gift cards count as gifts of their face value.",
+    "The canteen serves lentil soup on Fridays.",
+]
+
+
+def test_an_extended_version_scores_as_a_whole_rebuild_and_reads_only_its_new_segment(
+    tmp_path, monkeypatch
+):
+    """A writer extends the saved version: the chunks it changed removed, its new ones one
+    more segment. A reader that had the old version loads the new one reading that segment
+    alone, and every chunk scores as in a whole rebuild of the same chunks, bit for bit."""
+    from retrieval import bm25_index
+
+    base = BM25Index(tmp_path / "bm25")
+    base.build(_rows(CORPUS))
+    base.save()
+    reader = BM25Index(tmp_path / "bm25")
+    assert reader.load()
+
+    writer = BM25Index(tmp_path / "bm25")  # another process: nothing loaded
+    changed = ("id2", "Expense claims must be submitted within sixty days.", "doc.txt", None)
+    added = [(f"new{i}", t, "doc.txt", None) for i, t in enumerate(EXTRA)]
+    removed = ["id2", "id5", "not-indexed"]  # id2 changed, id5 deleted
+    read = []
+    real = bm25_index._Segment.read
+    monkeypatch.setattr(bm25_index._Segment, "read", lambda p: read.append(p.name) or real(p))
+    name = writer.extend(base.version, [changed, *added], removed, expect=len(CORPUS) + 2)
+    assert name is not None and writer.pointer() == name
+    assert read == []  # the writer read no segment's rows
+
+    fresh = reader.empty_like()
+    assert fresh.load() and fresh.version == name and fresh.segments == 2
+    assert len(read) == 1  # the new segment; the first came from the reader's memory
+    assert len(fresh) == len(CORPUS) + 2
+    assert {d.id for d in fresh._docs} == {f"id{i}" for i in range(8) if i != 5} | {
+        "new0",
+        "new1",
+        "new2",
+    }
+    assert fresh.search("sixty days expense", 1)[0].text == changed[1]
+    assert not [h for h in fresh.search("economy class travel desk", 3) if h.id == "id5"]
+    _as_whole(fresh, tmp_path)
+
+
+def test_a_writer_that_would_not_hold_the_stores_count_extends_nothing(tmp_path):
+    base = BM25Index(tmp_path / "bm25")
+    base.build(_rows(CORPUS))
+    base.save()
+    pointer = base.pointer()
+    extra = [("new0", EXTRA[0], "doc.txt", None)]
+    assert base.empty_like().extend(pointer, extra, [], expect=len(CORPUS)) is None
+    assert base.pointer() == pointer
+    other_scoring = BM25Index(tmp_path / "bm25", k1=0.9)
+    assert other_scoring.extend(pointer, extra, [], expect=None) is None
+    assert base.pointer() == pointer
+
+
+def test_many_extensions_merge_the_newer_segments_and_many_removals_merge_all(tmp_path):
+    """More than ``MAX_SEGMENTS`` segments: those after the first merge into one; more than
+    ``MAX_REMOVED`` of the rows removed: every segment merges. Scores stay a whole
+    rebuild's throughout, and the folders of segments no version names are removed."""
+    from retrieval import bm25_index
+    from retrieval.bm25_index import MAX_SEGMENTS
+
+    directory = tmp_path / "bm25"
+    index = BM25Index(directory)
+    index.build(_rows(CORPUS * 4))  # 32 chunks
+    index.save()
+    first = index._segments[0].name
+    for n in range(MAX_SEGMENTS):  # the last one makes MAX_SEGMENTS + 1
+        row = (f"x{n}", f"{EXTRA[n % 3]} Note {n}.", "extra.txt", None)
+        assert index.extend(index.pointer(), [row], [], expect=32 + n + 1)
+        assert index.load()
+        _as_whole(index, tmp_path / f"w{n}")
+    assert index.segments == 2 and index._segments[0].name == first
+    assert len(index) == 32 + MAX_SEGMENTS
+
+    segments = {p.name for p in directory.iterdir() if p.name.startswith("s-")}
+    assert len(segments) > 2  # merged segments wait out their grace
+
+    old = bm25_index.SEGMENT_GRACE_S
+    bm25_index.SEGMENT_GRACE_S = -1
+    try:
+        gone = [f"id{i}" for i in range(10)]  # 10 of 40 rows: more than MAX_REMOVED
+        assert index.extend(index.pointer(), [], gone, expect=30)
+    finally:
+        bm25_index.SEGMENT_GRACE_S = old
+    assert index.load() and index.segments == 1 and len(index) == 30
+    assert first != index._segments[0].name
+    _as_whole(index, tmp_path / "last")
+    segments = {p.name for p in directory.iterdir() if p.name.startswith("s-")}
+    assert segments == {index._segments[0].name}
+    assert [p.name for p in directory.iterdir() if p.name.startswith("v")] == [index.version]
 
 
 def test_searches_during_a_reload_keep_their_version_and_one_thread_loads(tmp_path, monkeypatch):

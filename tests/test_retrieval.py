@@ -250,12 +250,20 @@ def _reads(store, monkeypatch) -> list[str]:
 
 
 def _same_as_a_full_read(index) -> None:
-    """The BM25 index holds the rows, in the order, that reading every chunk back gives
-    (re-derived by a writer, as ``python -m ingest --rebuild`` does: in line afterwards)."""
-    made = index.live_bm25.current._docs
+    """The BM25 index holds the rows that reading every chunk back gives, each scored as
+    there (re-derived by a writer, as ``python -m ingest --rebuild`` does: in line
+    afterwards)."""
+    made = index.live_bm25.current
+
+    def scored(bm25, query):
+        return dict(zip((d.id for d in bm25._docs), bm25.scores(query).tolist(), strict=True))
+
     with index.writer():
         index.sync_bm25(rebuild=True, reuse=False)
-    assert index.live_bm25.current._docs == made
+    full = index.live_bm25.current
+    assert sorted(full._docs) == sorted(made._docs)
+    for query in ("lottery parking", "lentil soup canteen", "bike racks", "memo"):
+        assert scored(made, query) == scored(full, query)
 
 
 def test_the_ingests_bm25_sync_reads_back_no_chunk_it_has_just_written(
