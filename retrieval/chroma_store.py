@@ -49,7 +49,7 @@ from retrieval.store_state import (
     next_collection,
 )
 from retrieval.types import Chunk, Embedder, Hit
-from retrieval.writer_lock import writer_lock
+from retrieval.writer_lock import is_held, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -433,6 +433,10 @@ class ChromaStore:
                     if self._unannounced:
                         self._state.write(generation=int(self._state.read()["generation"]) + 1)
                         self._unannounced = False
+
+    def writer_active(self) -> bool:
+        """Whether a writer on this host (this process included) holds the writer lock."""
+        return is_held(self.data_dir)
 
     def change_marker(self) -> int | None:
         """What moves when a writer on any host has changed the chunks: the server's

@@ -66,3 +66,22 @@ def writer_lock(data_dir: Path, timeout: float = 30.0) -> Iterator[None]:
         with contextlib.suppress(OSError):
             holder_file(data_dir).unlink()
         lock.release()
+
+
+def is_held(data_dir: Path) -> bool:
+    """Whether a process (this one included) holds the writer lock of ``data_dir`` now. Tried
+    without waiting and let go at once: a writer that asks meanwhile waits one poll."""
+    from filelock import FileLock, Timeout
+
+    path = lock_file(data_dir)
+    if not path.exists():
+        return False
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:  # a read-only data dir: no writer can work in it either
+        return False
+    lock.release()
+    return False

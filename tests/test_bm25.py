@@ -186,8 +186,9 @@ def test_index_saved_with_other_scoring_is_refused(tmp_path):
 class _Rows:
     """A ``ChunkSource`` over fixed rows (``BM25Index.build``'s), as Chroma would give them."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, writer_active=False):
         self.rows = rows
+        self.writing = writer_active
 
     def all_ids(self):
         return [r[0] for r in self.rows]
@@ -197,6 +198,38 @@ class _Rows:
 
     def change_marker(self):
         return None
+
+    def count(self):
+        return len(self.rows)
+
+    def writer_active(self):
+        return self.writing
+
+
+def test_a_reader_serves_the_saved_version_while_a_writer_is_at_work(tmp_path):
+    """A reader that loads the saved version while a writer is writing the store (its
+    chunks not yet in BM25) serves that version instead of rebuilding from the store (every
+    chunk read, and the writer's version to extend replaced). If the writer lets go of the
+    lock without saving one (it died), the next search brings BM25 in line."""
+    from retrieval.bm25_live import LiveBM25
+
+    rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
+    saved = BM25Index(tmp_path / "bm25")
+    saved.build(rows)
+    saved.save()
+    pointer = saved.pointer()
+    store = _Rows([*rows, ("id8", "Parking spaces are assigned by lottery.", "doc.txt", None)])
+    store.writing = True  # mid-write: Chroma has id8, the writer's BM25 sync is to come
+    live = LiveBM25(tmp_path / "bm25")
+    served = live.ensure(store)
+    assert served.version == pointer and len(served) == len(rows)  # loaded, not rebuilt
+    assert saved.pointer() == pointer
+    assert not live.is_stale(store)  # no reload at each search while the writer works
+
+    store.writing = False  # the writer died before its sync
+    assert live.is_stale(store)
+    assert len(live.ensure(store)) == len(rows) + 1
+    assert live.current.search("lottery parking", 1)[0].id == "id8"
 
 
 def test_live_index_rebuilds_with_the_scoring_of_the_one_it_wraps(tmp_path):

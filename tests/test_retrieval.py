@@ -328,6 +328,41 @@ def test_a_writer_reads_back_only_what_it_changed_when_the_last_one_left_bm25_in
     _same_as_a_full_read(empty_index)
 
 
+def test_a_search_process_that_loads_bm25_mid_write_leaves_the_writer_its_extension(
+    empty_index, tmp_path, monkeypatch
+):
+    """Back-to-back writers: a search process that loads the BM25 version while the next
+    writer is writing Chroma serves it (without that writer's chunks, for the moment)
+    instead of rebuilding it from every chunk and saving its own, which would also make the
+    writer read every chunk back instead of extending the version it started from."""
+    from app.wiring import open_index
+    from tests.conftest import make_settings
+
+    first, second, _ = _memos(tmp_path)
+    assert ingest_paths(empty_index, [first]).ok
+    reader = open_index(make_settings(empty_index.config.data_dir), embedder=empty_index.embedder)
+    store = empty_index.store
+    pointer = empty_index.live_bm25.current.pointer()
+    read = _reads(store, monkeypatch)
+    put = store.put_documents
+    served = []
+
+    def put_then_search(docs):
+        written = put(docs)
+        assert store.writer_active() and reader.store.writer_active()
+        served.append(reader.live_bm25.ensure(reader.store))  # a search, mid-write
+        return written
+
+    monkeypatch.setattr(store, "put_documents", put_then_search)
+    assert ingest_paths(empty_index, [second]).ok
+    assert served[0].version == pointer and len(served[0]) < store.count()
+    assert read == []  # extended: nothing read back
+    assert not store.writer_active()
+    assert reader.live_bm25.is_stale(reader.store)  # the writer's version is saved
+    hit = reader.live_bm25.ensure(reader.store).search("lottery parking", 1)[0]
+    assert hit.source == "parking.md"
+
+
 def test_a_writer_that_dies_before_its_bm25_sync_leaves_the_next_one_reading_everything(
     empty_index, tmp_path, monkeypatch
 ):
