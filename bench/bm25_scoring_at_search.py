@@ -49,6 +49,9 @@ def precomputed(index: BM25Index) -> bm25s.BM25:
         "num_docs": n,
     }
     model.vocab_dict = made.vocab()
+    model.vocab_dict.setdefault("", size)  # bm25s's "empty token", as its index() adds it
+    model.unique_token_ids_set = set(model.vocab_dict.values())
+    model.nonoccurrence_array = None
     return model
 
 
