@@ -207,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             "## One file into a large store (`python -m bench.ingest_into`)\n\n"
             f'Machine: {machine()}. "in line": the BM25 version the last writer left in '
             'line is extended by the new file\'s segment (stop 39); "read back": every '
-            "chunk is read back from Chroma and the index rebuilt, as before stop 37.\n\n"
+            "chunk is read back from Chroma and the index rebuilt, as before stop 37; both "
+            'in a fresh process, as the CLI. "in line, app": in a process that has answered '
+            "a question first (Chroma and BM25 loaded), as an admin's upload in the running "
+            "app.\n\n"
             f"{table}"
         )
         write_section("ingest_into", body)
