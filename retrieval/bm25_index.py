@@ -72,8 +72,8 @@ K1, B = 1.5, 0.75
 CONTEXT_WEIGHT = 2
 # Word pairs are indexed by a hash into this many buckets, not by name: the pairs of a
 # corpus outnumber its words tenfold and keep growing with it (SciFact's 5,183 abstracts:
-# 26,560 words, 474,910 pairs), and bm25s keeps its whole vocabulary in memory and reads it
-# at every load. With buckets a store's pairs cost at most this many vocabulary entries. A
+# 26,560 words, 474,910 pairs), and the index keeps its whole vocabulary in memory and reads
+# it at every load. With buckets a store's pairs cost at most this many vocabulary entries. A
 # pair shares its bucket with another for one in seven of the policies' 38,684 pairs and
 # most of SciFact's, yet the ranks hardly move from named pairs': policies within a
 # question or two, SciFact's BM25 nDCG@10 0.662 against 0.660 (BENCHMARKS.md, stop 26).

@@ -1,7 +1,7 @@
 """The BM25 index that searches read, replaced whole, never changed in place.
 
-A ``BM25Index`` holds a bm25s model and the list of chunks its rows stand for; a search
-reads scores from one and texts, sources and pages from the other. Rebuilding the object a
+A ``BM25Index`` holds segments of term counts and the list of chunks their rows stand for;
+a search reads scores from one and texts, sources and pages from the other. Rebuilding the object a
 search is reading could pair one version's scores with another's chunks (an IndexError,
 or one chunk's text under another's source and page: a wrong citation). So a new version
 is built or loaded into a new ``BM25Index`` and published by one reference assignment;

@@ -237,7 +237,8 @@ class ChromaStore:
         self._generation: int | None = None  # server: the change counter seen then
         self._active: str | None = None
         self._unannounced = False
-        # the ids written or updated since ``track_changes`` (None: any, after a rebuild)
+        # the ids written, updated or deleted since ``track_changes`` (None: any, after a
+        # rebuild), and of those the ones deleted last
         self._changed: set[str] | None = set()
         self._deleted: set[str] = set()
         self._state: StoreState
