@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from retrieval.bm25_index import BM25Index
+from retrieval.bm25_index import LOAD_TRIES, BM25Index
 from retrieval.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ class LiveBM25:
         instead of reading every chunk back (about 10 s of a 20 s sync at 100,000 chunks,
         BENCHMARKS.md stop 37). The version it publishes is recorded as in line
         (``IN_LINE``). A reader whose saved version holds other chunks than the store
-        while a writer is at work serves it meanwhile instead of rebuilding
-        (``_writer_at_work``). ``if_stale``: nothing to do if another thread
+        loads the newer one when a writer saved one meanwhile, and serves it while a writer
+        is at work (``_writer_at_work``), instead of rebuilding. ``if_stale``: nothing to do if another thread
         brought it in line while this one waited for it. A failed save publishes nothing
         (the previous version keeps serving) and raises ``OSError``."""
         with self._lock:
@@ -127,9 +127,20 @@ class LiveBM25:
                     self._awaiting_writer = False
                     write_atomic(self.directory / IN_LINE, extended)
                     return self.current
-            loaded = not rebuild and fresh.load()
-            in_line = loaded and fresh.matches(store.all_ids())
-            awaiting = loaded and not in_line and _writer_at_work(store, writer)
+            loaded = in_line = awaiting = False
+            for tries in range(1, LOAD_TRIES + 1):
+                if rebuild:
+                    break
+                loaded = fresh.load()
+                in_line = loaded and fresh.matches(store.all_ids())
+                if in_line or not loaded:
+                    break
+                # asked first: a writer saves its version before it lets go of the lock
+                awaiting = _writer_at_work(store, writer)
+                if awaiting or not fresh.is_stale() or tries == LOAD_TRIES:
+                    break
+                # a writer saved a newer version since this one was loaded: that one
+                fresh = self.current.empty_like()
             if not (in_line or awaiting):
                 saved = self._unchanged_rows(writer, reuse)
                 chunks = _rows(store, known, saved)

@@ -206,6 +206,41 @@ class _Rows:
         return self.writing
 
 
+def test_a_reader_whose_version_a_writer_replaced_as_it_checked_loads_the_new_one(
+    tmp_path, monkeypatch
+):
+    """A reader loads the saved version; before it has compared it with the store, the next
+    writer writes the store, saves its version and lets go of the lock (a small file into
+    a large store takes about as long as that check). The reader loads the writer's version
+    instead of taking its own for damaged and rebuilding from every chunk."""
+    from retrieval.bm25_live import LiveBM25
+
+    rows = [(f"id{i}", text, "doc.txt", None) for i, text in enumerate(CORPUS)]
+    saved = BM25Index(tmp_path / "bm25")
+    saved.build(rows)
+    saved.save()
+    grown = [*rows, ("id8", "Parking spaces are assigned by lottery.", "doc.txt", None)]
+    store = _Rows(grown)
+    writer = BM25Index(tmp_path / "bm25")
+    writer.build(grown)
+    real = _Rows.all_ids
+
+    def all_ids_after_a_writer(self):
+        if writer.version is None:  # the writer finishes as the reader first asks
+            writer.save()
+        return real(self)
+
+    monkeypatch.setattr(_Rows, "all_ids", all_ids_after_a_writer)
+    builds = []
+    build = BM25Index.build
+    monkeypatch.setattr(
+        BM25Index, "build", lambda self, *a, **k: builds.append(1) or build(self, *a, **k)
+    )
+    live = LiveBM25(tmp_path / "bm25")
+    assert live.ensure(store).version == writer.version and builds == []
+    assert live.current.search("lottery parking", 1)[0].id == "id8"
+
+
 def test_a_reader_serves_the_saved_version_while_a_writer_is_at_work(tmp_path):
     """A reader that loads the saved version while a writer is writing the store (its
     chunks not yet in BM25) serves that version instead of rebuilding from the store (every
