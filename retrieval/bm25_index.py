@@ -339,6 +339,18 @@ def lucene_idf(n: int, df: int) -> np.float32:
     return np.float32(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
 
+def _live(rows: int, removed: np.ndarray) -> np.ndarray:
+    """A segment's rows that are not ``removed``, as a mask."""
+    live = np.ones(rows, dtype=bool)
+    live[removed] = False
+    return live
+
+
+def _live_count(entries: Iterable[dict]) -> int:
+    """How many chunks the segments a manifest names hold (rows less the removed ones)."""
+    return sum(e["rows"] - len(e["removed"]) for e in entries)
+
+
 def _key(chunk_id: str) -> int:
     """A chunk id in 8 bytes (``KEYS``): a writer finds the rows of the chunks it removed
     by these, without reading a large segment's rows."""
@@ -463,8 +475,7 @@ class BM25Index:
         where: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         for segment, gone in zip(segments, removed, strict=True):
-            live = np.ones(len(segment.docs), dtype=bool)
-            live[gone] = False
+            live = _live(len(segment.docs), gone)
             at = np.full(len(segment.docs), -1, dtype=np.int64)
             at[live] = np.arange(len(docs), len(docs) + int(live.sum()))
             docs.extend(itertools.compress(segment.docs, live) if len(gone) else segment.docs)
@@ -562,7 +573,7 @@ class BM25Index:
                 "format_version": FORMAT_VERSION,
                 "method": METHOD,
                 **self._scoring(),
-                "count": sum(e["rows"] - len(e["removed"]) for e in entries),
+                "count": _live_count(entries),
                 "segments": entries,
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest))
@@ -600,7 +611,7 @@ class BM25Index:
             log.info("BM25 version %s not extended (%s); it will be rebuilt", base, exc)
             return None
         docs = [_Doc.from_row(r) for r in rows]
-        count = sum(e["rows"] - len(e["removed"]) for e in new_entries) + len(docs)
+        count = _live_count(new_entries) + len(docs)
         if expect is not None and count != expect:
             log.info("BM25 version %s extended would hold %d chunks, not %d", base, count, expect)
             return None
@@ -629,11 +640,10 @@ class BM25Index:
         docs: list[_Doc] = []
         for entry in merging:
             segment = pending.get(entry["name"]) or self._segment(entry["name"])
-            live = np.ones(len(segment.docs), dtype=bool)
-            live[np.asarray(entry["removed"], dtype=np.int64)] = False
+            live = _live(len(segment.docs), np.asarray(entry["removed"], dtype=np.int64))
             docs.extend(itertools.compress(segment.docs, live))
         saved = self._saved_terms(e["name"] for e in merging if e["name"] not in pending)
-        saved += [_SavedTerms.of(t) for s, t in unsaved]
+        saved += [_SavedTerms.of(t) for _, t in unsaved]
         terms = _Terms(docs, saved, self._tokens)
         log.info("BM25: %d segments merged into one of %d chunks", len(merging), len(docs))
         kept = entries[:first]
@@ -731,7 +741,7 @@ class BM25Index:
                 and "/" not in entry["name"]
             ):
                 raise ValueError(f"a segment named {entry['name']!r}")
-        if sum(e["rows"] - len(e["removed"]) for e in entries) != manifest["count"]:
+        if _live_count(entries) != manifest["count"]:
             raise ValueError("its segments disagree with its count")
         return entries, manifest["count"]
 

@@ -127,20 +127,9 @@ class LiveBM25:
                     self._awaiting_writer = False
                     write_atomic(self.directory / IN_LINE, extended)
                     return self.current
-            loaded = in_line = awaiting = False
-            for tries in range(1, LOAD_TRIES + 1):
-                if rebuild:
-                    break
-                loaded = fresh.load()
-                in_line = loaded and fresh.matches(store.all_ids())
-                if in_line or not loaded:
-                    break
-                # asked first: a writer saves its version before it lets go of the lock
-                awaiting = _writer_at_work(store, writer)
-                if awaiting or not fresh.is_stale() or tries == LOAD_TRIES:
-                    break
-                # a writer saved a newer version since this one was loaded: that one
-                fresh = self.current.empty_like()
+            in_line = awaiting = False
+            if not rebuild:
+                fresh, in_line, awaiting = self._load_saved(store, writer)
             if not (in_line or awaiting):
                 saved = self._unchanged_rows(writer, reuse)
                 chunks = _rows(store, known, saved)
@@ -163,6 +152,27 @@ class LiveBM25:
             if writer is not None and settled and fresh.version is not None:
                 write_atomic(self.directory / IN_LINE, fresh.version)
             return fresh
+
+    def _load_saved(
+        self, store: ChunkSource, writer: WriterView | None
+    ) -> tuple[BM25Index, bool, bool]:
+        """The saved version, loaded aside; whether it holds the store's chunks; whether it
+        serves though it does not, a writer being at work (``_writer_at_work``). A version
+        a writer saved while this one was compared with the store is loaded instead (up to
+        ``LOAD_TRIES`` versions)."""
+        tries = 1
+        while True:
+            fresh = self.current.empty_like()
+            if not fresh.load():
+                return fresh, False, False
+            if fresh.matches(store.all_ids()):
+                return fresh, True, False
+            # asked first: a writer saves its version before it lets go of the lock
+            if _writer_at_work(store, writer):
+                return fresh, False, True
+            if not fresh.is_stale() or tries == LOAD_TRIES:
+                return fresh, False, False
+            tries += 1  # a writer saved a newer version since this one was loaded: that one
 
     def _extend(
         self,
