@@ -409,11 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         ("  every round", spread, f"{len(rounds)} in this process; the median's row is shown"),
         ("  in CPU seconds", f"{r.cpu_ratio:.3f}", f"{r.pipeline_cpu:.1f} s (with the loader's) against {r.bare_cpu:.1f} s; every round: {cpu_spread}"),
         ("  embedding inside / bare", f"{r.embedding_ratio:.3f}", f"the same texts: above 1, the embedding itself ran slower in the pipeline (the host, or work beside it); every round: {drift}"),
-        ("non-embedding work / embedding", f"{added:.3f}", "within the pipeline run: immune to load drift"),
+        ("non-embedding work / embedding", f"{added:.3f}", "(pipeline wall - embedding) / embedding, within the pipeline run: immune to load drift; work done while a batch embeds is not counted"),
         ("  embedding in the pipeline", f"{r.embed_s:.1f} s", f"{r.embed_calls} calls (files together, --embed-batch {args.embed_batch})"),
         ("  Chroma writes", f"{r.put_s:.1f} s", f"{r.puts} writes of {files} documents, with their token vectors"),
         ("  BM25 rebuild + save", f"{r.bm25_s:.1f} s", ""),
-        ("  the rest", f"{other_s:.1f} s", "PDF extraction (worker), chunking, hashing, IPC"),
+        ("  the rest", f"{other_s:.1f} s", "PDF extraction (worker), chunking, hashing, IPC, less the writes done while a batch embeds (so it can read below 0)"),
         ("peak RSS, this process", f"{peak_self:.0f} MiB", "model, Chroma, BM25"),
         ("peak RSS, loader worker", f"{r.peak_worker:.0f} MiB", "PDF text in the child process"),
     ]  # fmt: skip

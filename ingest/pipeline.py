@@ -11,9 +11,11 @@ absent (see ``retrieval.chroma_store`` for the mechanisms):
    and written in one go: their new versions, each chunk with its document's chunk count,
    then their old versions deleted (Chroma is the source of truth). A one-page memo alone
    would be a call too small for the bulk embedder and a write to Chroma that costs about
-   30 ms whatever it holds (BENCHMARKS.md, "Stop 31"). While a file is chunked or
-   embedded or written, the worker already reads the next ones, up to ``READ_AHEAD`` files
-   (reading writes nothing);
+   30 ms whatever it holds (BENCHMARKS.md, "Stop 31"). A batch is embedded in a thread of
+   its own while the main thread writes the batch before it and chunks the files after it
+   (``_EmbedAhead``); writes stay on the main thread, in file order. While a file is
+   chunked, the worker already reads the next ones, up to ``READ_AHEAD`` files (reading
+   writes nothing);
 3. re-derive the BM25 index from Chroma when it no longer matches (new folder + atomic
    pointer swap: a failure leaves the previous index serving), taking the chunks just
    written from the ingest and, when the last writer left the saved version in line, the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,10 +54,9 @@ log = logging.getLogger(__name__)
 
 # How many files the loader worker reads ahead of the one being chunked. One was not enough
 # once files were embedded together: the files of the next call were then read one by one
-# while the main thread waited, about 1 s of a 1,000-page ingest. They are queued while the
-# main thread chunks and writes, when a core is free, and only the next one while it
-# embeds, which keeps both cores busy (a first version that queued four at all times
-# measured no better: BENCHMARKS.md, stop 34).
+# while the main thread waited, about 1 s of a 1,000-page ingest (BENCHMARKS.md, stop 34).
+# Since stop 40 the main thread chunks on while a batch is embedded, so they are queued
+# after every file.
 READ_AHEAD = 4
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped"]
@@ -207,29 +209,25 @@ def _ingest_locked(
             told += 1
 
     try:
-        with store.writing():
+        with store.writing(), _EmbedAhead(index, results, added_by, written) as embedding:
             ahead: dict[Path, _Seen] = {}  # files read ahead: what was found of them
             for i, (path, source) in enumerate(bar):
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 later = files[i + 1 : i + 1 + READ_AHEAD]
-
-                def read_ahead(later: list[tuple[Path, str]] = later) -> None:
-                    for after in later:
-                        _read_ahead(index, config, worker, *after, ahead)
-
                 result = _chunk_file(index, config, worker, path, source, effective, ahead, later)
                 if isinstance(result, _Chunked):
                     waiting.append((len(results), result))
                 results.append(result)
+                for after in later:  # while the next files are chunked, embedded, written
+                    _read_ahead(index, config, worker, *after, ahead)
                 chunks = sum(len(f.chunks) for _, f in waiting)
-                if not (waiting and (chunks >= config.embed_batch or not later)):
-                    read_ahead()  # while the next files are chunked
-                else:
+                if waiting and (chunks >= config.embed_batch or not later):
                     bar.set_postfix_str(f"embedding {chunks} chunks | {done} chunks")
-                    done += _embed_and_write(index, results, waiting, added_by, written, read_ahead)
-                    waiting.clear()
-                    bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
+                    done += embedding.swap(waiting)
+                    waiting = []
                 tell()
+            done += embedding.swap([])  # the last batch
+            tell()
     except _StoreFailed as exc:
         results = _after_store_failure(results, files, exc)
         report.errors.append(
@@ -410,58 +408,114 @@ def _chunk_file(
     )
 
 
-def _embed_and_write(
-    index: Index,
-    results: list[FileResult | _Chunked],
-    waiting: list[tuple[int, _Chunked]],
-    added_by: str | None,
-    written: dict[str, tuple],
-    embedded: Callable[[], None] = lambda: None,
-) -> int:
-    """Embed the chunks of the files ``waiting`` in one call and write them to the store
-    in one go, then put each file's result in its place in ``results``. Returns how many
-    chunks were written. When the embedder fails on the call, each file is embedded alone,
-    so that only a file it fails on again is reported failed, with the error.
-    ``written``: gets the rows of the chunks written, by id (``NewDocument.rows``), for the
-    closing BM25 sync; ``embedded``: called between the embedding and the write."""
+class _EmbedAhead:
+    """Embeds one batch of files in a thread of its own while the main thread writes the
+    batch before it and chunks the files after it: the embedder's cores are not left idle
+    while Chroma is written and the next files are chunked (on a 16-core Xeon these took
+    3.3 s of a 7.2 s ingest of 1,000 pages before, BENCHMARKS.md, stop 40). Every write
+    stays on the main thread, in file order, one batch at a time, so a failed write stops
+    the run with the batches after it unwritten, as before. On leaving, a batch still being
+    embedded is waited for and dropped (its files are reported as not attempted)."""
+
+    def __init__(
+        self,
+        index: Index,
+        results: list[FileResult | _Chunked],
+        added_by: str | None,
+        written: dict[str, tuple],
+    ) -> None:
+        self._index = index
+        self._results = results
+        self._added_by = added_by
+        self._written = written
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-embed")
+        self._pending: tuple[Future[list[_Vectors | str]], list[tuple[int, _Chunked]]] | None = None
+
+    def __enter__(self) -> _EmbedAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def swap(self, batch: list[tuple[int, _Chunked]]) -> int:
+        """Once the batch being embedded has its vectors, start embedding ``batch`` (none:
+        only finish), then write the one before. Returns how many chunks were written."""
+        before, self._pending = self._pending, None
+        vectors = before[0].result() if before else []
+        if batch:
+            self._pending = (self._pool.submit(_embed, self._index, batch), batch)
+        if before is None:
+            return 0
+        return _write(self._index, self._results, before[1], vectors, self._added_by, self._written)
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    """One file's chunk vectors, and their token vectors where the store keeps them."""
+
+    embeddings: list[list[float]]
+    tokens: list | None
+
+
+def _embed(index: Index, waiting: list[tuple[int, _Chunked]]) -> list[_Vectors | str]:
+    """The vectors of the chunks of the files ``waiting``, in one call; for each file its
+    ``_Vectors``, or why it failed. When the embedder fails on the call, each file is
+    embedded alone, so that only a file it fails on again is reported failed."""
     texts = [c.index_text for _, f in waiting for c in f.chunks]
     try:
         embeddings, tokens = embed_for_store(index.embedder, texts, depth=index.config.rerank_depth)
     except Exception as exc:  # the embedder's error: onnxruntime, OpenVINO, torch, memory
         if len(waiting) > 1:
             log.warning("embedding %d files together failed (%s); one at a time", len(waiting), exc)
-            return sum(
-                _embed_and_write(index, results, [w], added_by, written, embedded) for w in waiting
-            )
-        n, file = waiting[0]
-        log.exception("embedding %s failed", file.source)
-        why = f"its text could not be embedded ({type(exc).__name__}: {exc})"
-        results[n] = FileResult(file.source, "failed", reason=why)
-        return 0
-    embedded()
-    docs, start = [], 0
+            return [out for w in waiting for out in _embed(index, [w])]
+        log.exception("embedding %s failed", waiting[0][1].source)
+        return [f"its text could not be embedded ({type(exc).__name__}: {exc})"]
+    out: list[_Vectors | str] = []
+    start = 0
     for _, file in waiting:
         end = start + len(file.chunks)
+        out.append(_Vectors(embeddings[start:end], None if tokens is None else tokens[start:end]))
+        start = end
+    return out
+
+
+def _write(
+    index: Index,
+    results: list[FileResult | _Chunked],
+    waiting: list[tuple[int, _Chunked]],
+    vectors: list[_Vectors | str],
+    added_by: str | None,
+    written: dict[str, tuple],
+) -> int:
+    """Write the files ``waiting`` that were embedded (``vectors``, in the same order) to
+    the store in one go, then put each file's result in its place in ``results``. Returns
+    how many chunks were written. ``written``: gets the rows of the chunks written, by id
+    (``NewDocument.rows``), for the closing BM25 sync."""
+    docs, stored = [], []
+    for (n, file), got in zip(waiting, vectors, strict=True):
+        if isinstance(got, str):
+            results[n] = FileResult(file.source, "failed", reason=got)
+            continue
+        stored.append((n, file))
         docs.append(
             NewDocument(
                 file.chunks,
-                embeddings[start:end],
+                got.embeddings,
                 added_at=now_iso(),
                 added_by=added_by,
                 pages=file.pages,
                 effective=file.dated.iso,
                 effective_origin=file.dated.origin,
                 supersedes=file.supersedes,
-                tokens=None if tokens is None else tokens[start:end],
+                tokens=got.tokens,
             )
         )
-        start = end
     try:
         index.store.put_documents(docs)
     except Exception as exc:  # chromadb and sqlite raise many types; the run stops here
-        raise _StoreFailed([f.source for _, f in waiting], exc) from exc
+        raise _StoreFailed([f.source for _, f in stored], exc) from exc
     written.update((row[0], row) for doc in docs for row in doc.rows())
-    for n, file in waiting:
+    for n, file in stored:
         results[n] = FileResult(
             file.source,
             "updated" if file.known else "added",
@@ -469,7 +523,7 @@ def _embed_and_write(
             effective=file.dated.iso,
             effective_origin=file.dated.origin,
         )
-    return start
+    return sum(len(file.chunks) for _, file in stored)
 
 
 def _dates_kept(

@@ -4,6 +4,7 @@ turn. Small files are embedded together, each chunk keeping its own vector."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class WatchingEmbedder:
         return self.inner.embed(texts)
 
 
-def test_the_next_files_are_read_while_this_one_is_embedded_and_written(
+def test_the_next_files_are_read_and_chunked_while_this_one_is_embedded_and_written(
     tmp_path, embedder, monkeypatch
 ):
     from app.wiring import open_index
@@ -66,7 +67,7 @@ def test_the_next_files_are_read_while_this_one_is_embedded_and_written(
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.mark").write_text("The first policy: parking costs EUR 35 a month.")
-    names = [f"{c}.mark" for c in "bcdef"]
+    names = [f"{c}.mark" for c in "bcdefgh"]
     for n, name in enumerate(names):
         (docs / name).write_text(f"Policy {n + 2}: bicycles park in rack {n + 2}.")
     later = [docs / n for n in names]
@@ -78,20 +79,73 @@ def test_the_next_files_are_read_while_this_one_is_embedded_and_written(
 
     def watched_put(docs):
         if not seen_at_write:
-            seen_at_write.append(_wait_and_see(later[:READ_AHEAD], later))
+            seen_at_write.append(_wait_and_see(later[: READ_AHEAD + 1], later))
         return put(docs)
 
     index.store.put_documents = watched_put
 
     report = ingest_paths(index, [docs], config=ingest_config(settings))
 
-    assert report.ok and report.count("added") == 6, report.summary()
-    # while the first file is embedded, only the next is read (the cores are the
-    # embedder's then); while it is written, the READ_AHEAD after it, and no further
+    assert report.ok and report.count("added") == 8, report.summary()
     assert READ_AHEAD == 4
-    assert watching.seen == names[:1]
-    assert seen_at_write == [names[:READ_AHEAD]]
-    assert index.store.count() == 6
+    # while the first file is embedded, the main thread reads and chunks the next one
+    # (and the worker the READ_AHEAD after it)
+    assert watching.seen is not None and watching.seen[0] == names[0]
+    assert set(watching.seen) <= set(names[: READ_AHEAD + 1])
+    # the first file is written once the second is chunked and its embedding started, with
+    # the READ_AHEAD after the second read, and no further
+    assert seen_at_write == [names[: READ_AHEAD + 1]]
+    assert index.store.count() == 8
+
+
+class GatedEmbedder:
+    """Wraps the real embedder; notes when a call for the text ``second`` begins."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.signature = inner.name, inner.signature
+        self.second_began = threading.Event()
+
+    def embed(self, texts):
+        if any("second" in t for t in texts):
+            self.second_began.set()
+        return self.inner.embed(texts)
+
+
+def test_a_batch_is_embedded_while_the_one_before_it_is_written(tmp_path, embedder):
+    """The embedder's cores are not left idle while Chroma is written: the second batch's
+    embedding begins before the first batch's write (in the same order as before, one at a
+    time, each write on the calling thread)."""
+    from app.wiring import open_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The first policy: parking costs EUR 35 a month.")
+    (docs / "b.txt").write_text("The second policy: bicycles park in rack 2.")
+    (docs / "c.txt").write_text("The third policy: the canteen opens at 8.")
+    settings = make_settings(tmp_path / "store", ingest_batch_chunks=1)  # each file alone
+    gated = GatedEmbedder(embedder)
+    index = open_index(settings, embedder=gated)
+    put = index.store.put_documents
+    writes: list[tuple[list[str], bool, bool]] = []  # sources, second's embedding begun, thread
+
+    def watched_put(docs):
+        began = gated.second_began.wait(10) if not writes else gated.second_began.is_set()
+        main = threading.current_thread() is threading.main_thread()
+        writes.append(([d.chunks[0].source for d in docs], began, main))
+        return put(docs)
+
+    index.store.put_documents = watched_put
+    told: list[str] = []
+
+    report = ingest_paths(
+        index, [docs], config=ingest_config(settings), on_result=lambda r: told.append(r.source)
+    )
+
+    assert report.ok and report.count("added") == 3, report.summary()
+    assert writes == [(["a.txt"], True, True), (["b.txt"], True, True), (["c.txt"], True, True)]
+    assert told == ["a.txt", "b.txt", "c.txt"]
+    assert index.store.count() == 3 and index.store.verify() == []
 
 
 class RecordingEmbedder:
