@@ -227,6 +227,7 @@ def _ingest_locked(
                     waiting = []
                 tell()
             done += embedding.swap([])  # the last batch
+            bar.set_postfix_str(f"{done} chunks written")
             tell()
     except _StoreFailed as exc:
         results = _after_store_failure(results, files, exc)
