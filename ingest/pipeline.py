@@ -211,7 +211,7 @@ def _ingest_locked(
     try:
         with store.writing(), _EmbedAhead(index, results, added_by, written) as embedding:
             ahead: dict[Path, _Seen] = {}  # files read ahead: what was found of them
-            for i, (path, source) in enumerate(bar):
+            for i, (path, source) in enumerate(files):  # the bar stays open for the last batch
                 bar.set_postfix_str(f"{source[-30:]} | {done} chunks")
                 later = files[i + 1 : i + 1 + READ_AHEAD]
                 result = _chunk_file(index, config, worker, path, source, effective, ahead, later)
@@ -226,6 +226,7 @@ def _ingest_locked(
                     done += embedding.swap(waiting)
                     waiting = []
                 tell()
+                bar.update()
             done += embedding.swap([])  # the last batch
             bar.set_postfix_str(f"{done} chunks written")
             tell()
