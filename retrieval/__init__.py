@@ -101,7 +101,7 @@ class Index:
         view = (
             WriterView(self._in_line, store.changed_ids(), store.deleted_ids()) if writing else None
         )
-        self.live_bm25.sync(self.store, rebuild=rebuild, reuse=reuse, known=known, writer=view)
+        self.live_bm25.sync(store, rebuild=rebuild, reuse=reuse, known=known, writer=view)
 
     def rebuild_bm25(self) -> None:
         """Re-derive the BM25 index from Chroma, the source of truth, every chunk tokenized
